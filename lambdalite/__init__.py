@@ -1,0 +1,3 @@
+"""lambdalite: AWS Lambda, self-hosted, in Python."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,80 @@
+"""The one typed configuration object. Built once (by the CLI or a test) and passed down.
+
+Nothing in lambdalite reads the environment at import time: `Settings.from_env()` is
+called by the composition root only, so a test can build two servers with two settings.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+DEFAULT_PORT = 9000
+DEFAULT_REGION = "us-east-1"
+
+
+@dataclass(frozen=True)
+class CodeLimits:
+    """Checks applied to every uploaded code package (AWS's quotas by default)."""
+
+    max_zipped_bytes: int = 50 * 1024 * 1024
+    max_unzipped_bytes: int = 250 * 1024 * 1024
+    max_entries: int = 20_000
+    # A deflated entry past this ratio is a zip bomb, not code (real packages sit under ~20).
+    max_compression_ratio: int = 200
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    data_dir: Path = field(default_factory=lambda: Path.home() / ".lambdalite")
+    database_url: str | None = None  # None: SQLite file in the data dir
+    region: str = DEFAULT_REGION
+    root_access_key_id: str | None = None
+    root_secret_access_key: str | None = None
+    code_limits: CodeLimits = field(default_factory=CodeLimits)
+    # AWS rejects requests whose X-Amz-Date is further than this from its clock.
+    max_clock_skew_seconds: int = 300
+    # The largest request body the API reads (a 50 MB zip is ~67 MB in base64 JSON).
+    max_request_bytes: int = 70 * 1024 * 1024
+    # The account-wide concurrency AWS gives by default (GetAccountSettings).
+    account_concurrency: int = 1000
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'lambdalite.db'}"
+
+    @property
+    def code_dir(self) -> Path:
+        return self.data_dir / "code"
+
+    @property
+    def credentials_file(self) -> Path:
+        return self.data_dir / "credentials"
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def with_overrides(self, **changes: object) -> Settings:
+        present = {k: v for k, v in changes.items() if v is not None}
+        return replace(self, **present)  # type: ignore[arg-type]
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        base = cls()
+        data_dir = env.get("LAMBDALITE_DATA_DIR")
+        port = env.get("LAMBDALITE_PORT")
+        return base.with_overrides(
+            host=env.get("LAMBDALITE_HOST"),
+            port=int(port) if port else None,
+            data_dir=Path(data_dir).expanduser() if data_dir else None,
+            database_url=env.get("LAMBDALITE_DATABASE_URL"),
+            region=env.get("LAMBDALITE_REGION"),
+            root_access_key_id=env.get("LAMBDALITE_ROOT_ACCESS_KEY_ID"),
+            root_secret_access_key=env.get("LAMBDALITE_ROOT_SECRET_ACCESS_KEY"),
+        )
