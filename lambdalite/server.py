@@ -1,0 +1,142 @@
+"""The composition root: every service built from one Settings object, then served.
+
+No module reads configuration or holds global state; `build_platform(settings)` can run
+twice in one process (two servers in one test).
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+
+from lambdalite import __version__
+from lambdalite.api.admin import AdminApi
+from lambdalite.api.aliases import AliasesApi
+from lambdalite.api.app import build_app
+from lambdalite.api.auth import Authenticator
+from lambdalite.api.code_urls import CodeUrlSigner
+from lambdalite.api.dispatcher import Handler, LambdaApi
+from lambdalite.api.functions import FunctionsApi
+from lambdalite.api.operations import OperationTable
+from lambdalite.api.settings_api import SettingsApi
+from lambdalite.api.versions import VersionsApi
+from lambdalite.control.accounts import AccountService, RootSetup, write_credentials_file
+from lambdalite.control.aliases import AliasService
+from lambdalite.control.code import CodeStore
+from lambdalite.control.concurrency import ConcurrencyService
+from lambdalite.control.functions import FunctionService
+from lambdalite.control.tags import TagService
+from lambdalite.model import AccessKey
+from lambdalite.settings import Settings
+from lambdalite.store.accounts import AccountStore
+from lambdalite.store.aliases import AliasStore
+from lambdalite.store.database import Database
+from lambdalite.store.functions import FunctionStore
+
+log = logging.getLogger("lambdalite")
+
+
+@dataclass
+class Platform:
+    settings: Settings
+    db: Database
+    accounts: AccountService
+    functions: FunctionService
+    root: RootSetup
+    app: Starlette
+
+    def close(self) -> None:
+        self.db.dispose()
+
+
+def build_platform(settings: Settings) -> Platform:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    db = Database(settings.resolved_database_url)
+    db.migrate()
+    account_store = AccountStore(db)
+    accounts = AccountService(account_store)
+    root = accounts.ensure_root(_pinned_root(settings))
+    if root.created or not settings.credentials_file.exists():
+        write_credentials_file(settings.credentials_file, root.key, settings.region)
+
+    function_store = FunctionStore(db)
+    alias_store = AliasStore(db)
+    code = CodeStore(settings.code_dir)
+    functions = FunctionService(
+        function_store, alias_store, code, settings.code_limits, settings.region
+    )
+    aliases = AliasService(alias_store, functions)
+    tags = TagService(function_store, functions)
+    concurrency = ConcurrencyService(
+        function_store, functions, settings.account_concurrency, settings.code_limits
+    )
+    code_urls = CodeUrlSigner(
+        account_store.fact("code_url_secret", lambda: secrets.token_hex(32)), code.read
+    )
+    auth = Authenticator(accounts, settings.max_clock_skew_seconds)
+
+    names = FunctionsApi(functions, code_urls)
+    handlers: dict[str, Handler] = {
+        **names.handlers(),
+        **VersionsApi(functions, names).handlers(),
+        **AliasesApi(aliases, names, settings.region).handlers(),
+        **SettingsApi(tags, concurrency, names, settings.region).handlers(),
+    }
+    lambda_api = LambdaApi(OperationTable(), handlers, auth, settings.max_request_bytes)
+
+    def health() -> dict[str, Any]:
+        return {
+            "status": "ok",
+            "version": __version__,
+            "store": db.kind,
+            "region": settings.region,
+            "isolation": "none: the execution engine is not part of this build yet",
+        }
+
+    app = build_app(AdminApi(accounts, auth, health), code_urls, lambda_api)
+    return Platform(settings, db, accounts, functions, root, app)
+
+
+def serve(settings: Settings) -> None:
+    """Run the server until SIGINT/SIGTERM (uvicorn finishes in-flight requests first)."""
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    platform = build_platform(settings)
+    _announce(platform)
+    try:
+        uvicorn.run(
+            platform.app,
+            host=settings.host,
+            port=settings.port,
+            loop="uvloop",
+            http="httptools",
+            log_level="warning",
+            timeout_graceful_shutdown=10,
+        )
+    finally:
+        platform.close()
+
+
+def _pinned_root(settings: Settings) -> AccessKey | None:
+    if settings.root_access_key_id and settings.root_secret_access_key:
+        return AccessKey(settings.root_access_key_id, settings.root_secret_access_key, "")
+    return None
+
+
+def _announce(platform: Platform) -> None:
+    s = platform.settings
+    lines = [
+        f"lambdalite {__version__} listening on {s.endpoint} (store: {platform.db.kind})",
+        f"root account {platform.root.account.account_id}, key {platform.root.key.access_key_id}",
+        f"credentials: {s.credentials_file} (profile lambdalite)",
+        "use it with:",
+        f"  export AWS_SHARED_CREDENTIALS_FILE={s.credentials_file} AWS_PROFILE=lambdalite",
+        f"  aws lambda list-functions --endpoint-url {s.endpoint}",
+    ]
+    print("\n".join(lines), flush=True)

@@ -1,0 +1,129 @@
+"""Real servers for tests: lambdalite on uvicorn in a thread, PostgreSQL as a subprocess."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import botocore.config
+import uvicorn
+
+from lambdalite.server import Platform, build_platform
+from lambdalite.settings import Settings
+from tests.support.shapes import check_response
+
+ROOT_KEY = "AKIALAMBDALITETEST01"
+ROOT_SECRET = "lambdalite-test-secret-key-0123456789abc"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class RunningServer:
+    platform: Platform
+    endpoint: str
+    data_dir: Path
+    _server: uvicorn.Server
+    _thread: threading.Thread
+
+    def client(
+        self, service: str = "lambda", key: str = ROOT_KEY, secret: str = ROOT_SECRET
+    ) -> Any:
+        client = boto3.client(
+            service,
+            endpoint_url=self.endpoint,
+            region_name="us-east-1",
+            aws_access_key_id=key,
+            aws_secret_access_key=secret,
+            config=botocore.config.Config(retries={"max_attempts": 1}),
+        )
+        client.meta.events.register("before-parse.*.*", check_response)
+        return client
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=10)
+        self.platform.close()
+
+
+def start_server(
+    data_dir: Path, database_url: str | None = None, **overrides: Any
+) -> RunningServer:
+    port = free_port()
+    settings = Settings(
+        port=port,
+        data_dir=data_dir,
+        database_url=database_url,
+        root_access_key_id=ROOT_KEY,
+        root_secret_access_key=ROOT_SECRET,
+        **overrides,
+    )
+    platform = build_platform(settings)
+    config = uvicorn.Config(
+        platform.app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("lambdalite test server did not start")
+        time.sleep(0.01)
+    return RunningServer(platform, f"http://127.0.0.1:{port}", data_dir, server, thread)
+
+
+@dataclass
+class PostgresServer:
+    url: str
+    directory: Path
+    process_dir: Path
+
+    def stop(self) -> None:
+        _as_postgres(["pg_ctl", "-D", str(self.process_dir), "-m", "immediate", "stop"])
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+def start_postgres() -> PostgresServer | None:
+    """A throwaway PostgreSQL on 127.0.0.1, or None where its binaries are missing."""
+    if not shutil.which("initdb") or not shutil.which("pg_ctl"):
+        return None
+    directory = Path(tempfile.mkdtemp(prefix="lambdalite-pg-"))
+    os.chmod(directory, 0o777)  # initdb refuses root: it runs as the postgres user
+    data = directory / "data"
+    port = free_port()
+    _as_postgres(["initdb", "-D", str(data), "-A", "trust", "-U", "postgres"])
+    _as_postgres(
+        [
+            "pg_ctl",
+            "-D",
+            str(data),
+            "-l",
+            str(directory / "log"),
+            "-w",
+            "-o",
+            f"-c listen_addresses=127.0.0.1 -p {port} -k {directory} -c fsync=off",
+            "start",
+        ]
+    )
+    return PostgresServer(
+        f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres", directory, data
+    )
+
+
+def _as_postgres(command: list[str]) -> None:
+    prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    subprocess.run(prefix + command, check=True, capture_output=True, timeout=60)
