@@ -36,6 +36,12 @@ def lam(server: RunningServer) -> Any:
 
 
 @pytest.fixture
+def account(server: RunningServer) -> str:
+    """The root account's id."""
+    return server.platform.root.account.account_id
+
+
+@pytest.fixture
 def name() -> str:
     return f"fn-{uuid.uuid4().hex[:12]}"
 

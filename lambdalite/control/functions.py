@@ -14,7 +14,7 @@ from typing import Any
 from lambdalite.control.arns import function_arn, is_version_number
 from lambdalite.control.code import CodeStore
 from lambdalite.control.pagination import decode_marker, encode_marker, page
-from lambdalite.control.validation import check_environment, check_runtime
+from lambdalite.control.validation import check_environment, check_ranges, check_runtime
 from lambdalite.control.zipcheck import check_zip
 from lambdalite.errors import (
     InvalidParameterValueException,
@@ -104,6 +104,7 @@ class FunctionService:
     ) -> FunctionVersion:
         check_runtime(config.runtime)
         check_environment(config.environment)
+        check_ranges(vars(config))
         if self._functions.get(account_id, name) is not None:
             raise self._exists(name)
         code = self._store_code(zip_file)
@@ -155,6 +156,7 @@ class FunctionService:
             check_runtime(changes["runtime"])
         if "environment" in changes:
             check_environment(changes["environment"])
+        check_ranges(changes)
         config = current.config.updated(**changes)
         updated = FunctionVersion(
             account_id, name, LATEST, config, current.code, _revision(), _now()

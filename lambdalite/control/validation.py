@@ -12,7 +12,7 @@ import json
 import re
 from collections.abc import Mapping
 
-from lambdalite.errors import InvalidParameterValueException
+from lambdalite.errors import InvalidParameterValueException, ValidationException
 
 # Python runtimes run on the server's own interpreter (see docs/decisions/0002-runtimes.md);
 # custom runtimes run the package's `bootstrap` executable.
@@ -94,3 +94,35 @@ def check_architectures(architectures: list[str]) -> tuple[str, ...]:
     if len(architectures) != 1:
         raise InvalidParameterValueException("Architectures must contain exactly one value.")
     return (architectures[0],)
+
+
+# The model allows more (Lambda Managed Instances: 32 GB, 90 min); a classic function's
+# quotas are these ("Lambda quotas"), reported in the front end's own wording.
+_RANGES = {
+    "memorySize": ("memory_size", 128, 10240),
+    "timeout": ("timeout", 1, 900),
+    "ephemeralStorage.size": ("ephemeral_storage", 512, 10240),
+}
+
+
+def check_ranges(values: Mapping[str, object]) -> None:
+    """Check FunctionConfig fields (by field name) against a classic function's quotas."""
+    problems = []
+    for member, (field, low, high) in _RANGES.items():
+        value = values.get(field)
+        if not isinstance(value, int):
+            continue
+        if value < low:
+            bound = f"greater than or equal to {low}"
+        elif value > high:
+            bound = f"less than or equal to {high}"
+        else:
+            continue
+        problems.append(
+            f"Value '{value}' at '{member}' failed to satisfy constraint: Member must have "
+            f"value {bound}"
+        )
+    if problems:
+        count = len(problems)
+        noun = "error" if count == 1 else "errors"
+        raise ValidationException(f"{count} validation {noun} detected: " + "; ".join(problems))

@@ -171,7 +171,13 @@ class FunctionStore:
                 ).first()
                 if newest is not None:
                     previous = _version(newest)
-                    if previous.code == latest.code and previous.config == latest.config:
+                    # PublishVersion's Description belongs to the version alone: equal code
+                    # and configuration besides it mean "no change since the last version".
+                    same_config = (
+                        previous.config.updated(description=latest.config.description)
+                        == latest.config
+                    )
+                    if previous.code == latest.code and same_config:
                         return previous, False
             number = int(row.last_version) + 1
             created: FunctionVersion = make(number)

@@ -40,15 +40,23 @@ class RunningServer:
     _thread: threading.Thread
 
     def client(
-        self, service: str = "lambda", key: str = ROOT_KEY, secret: str = ROOT_SECRET
+        self,
+        service: str = "lambda",
+        key: str = ROOT_KEY,
+        secret: str = ROOT_SECRET,
+        validate: bool = True,
     ) -> Any:
+        """A boto3 client; `validate=False` sends what boto3 would refuse client-side,
+        to see the server's own validation."""
         client = boto3.client(
             service,
             endpoint_url=self.endpoint,
             region_name="us-east-1",
             aws_access_key_id=key,
             aws_secret_access_key=secret,
-            config=botocore.config.Config(retries={"max_attempts": 1}),
+            config=botocore.config.Config(
+                retries={"max_attempts": 1}, parameter_validation=validate
+            ),
         )
         client.meta.events.register("before-parse.*.*", check_response)
         return client

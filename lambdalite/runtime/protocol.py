@@ -1,0 +1,74 @@
+"""The private channel between the platform and lambdalite's own Python runtime.
+
+It carries exactly what the Runtime API (2018-06-01) carries, without HTTP: a frame is
+`!IBI` (length of the rest, kind, length of the metadata), a JSON metadata object and
+raw body bytes. One round trip over a stream socketpair costs ~12-14 µs (platform-facts,
+"Warm round trips"), against ~100 µs and a TCP stack for an HTTP request.
+
+| kind | direction | metadata | body | Runtime API equivalent |
+|---|---|---|---|---|
+| READY | runtime → platform | {} | — | first GET /runtime/invocation/next |
+| INIT_ERROR | runtime → platform | {"errorType"} | error JSON | POST /runtime/init/error |
+| INVOKE | platform → runtime | request headers | event | 200 reply to GET .../next |
+| RESPONSE | runtime → platform | {"requestId"} | result | POST .../{id}/response |
+| ERROR | runtime → platform | {"requestId", "errorType"} | error JSON | POST .../{id}/error |
+
+After RESPONSE or ERROR the runtime is implicitly waiting for the next INVOKE, just as
+awslambdaric calls GET .../next straight after posting.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import struct
+from enum import IntEnum
+from typing import Any
+
+HEADER = struct.Struct("!IBI")
+MAX_FRAME = 64 * 1024 * 1024  # far above the 6 MB payload limit: a guard, not a quota
+
+
+class Kind(IntEnum):
+    READY = 1
+    INIT_ERROR = 2
+    INVOKE = 3
+    RESPONSE = 4
+    ERROR = 5
+
+
+class ChannelClosed(Exception):
+    """The other end closed the channel (the platform went away, or the runtime died)."""
+
+
+def encode(kind: Kind, meta: dict[str, Any], body: bytes = b"") -> bytes:
+    raw_meta = json.dumps(meta, separators=(",", ":")).encode()
+    return HEADER.pack(len(raw_meta) + len(body), kind, len(raw_meta)) + raw_meta + body
+
+
+def decode(kind: int, meta_len: int, rest: bytes) -> tuple[Kind, dict[str, Any], bytes]:
+    meta: dict[str, Any] = json.loads(rest[:meta_len]) if meta_len else {}
+    return Kind(kind), meta, rest[meta_len:]
+
+
+def _recv_exact(sock: socket.socket, size: int) -> bytes:
+    chunks: list[bytes] = []
+    while size:
+        chunk = sock.recv(min(size, 1 << 20))
+        if not chunk:
+            raise ChannelClosed()
+        chunks.append(chunk)
+        size -= len(chunk)
+    return b"".join(chunks)
+
+
+def recv_frame(sock: socket.socket) -> tuple[Kind, dict[str, Any], bytes]:
+    """Read one frame, blocking (the runtime side has nothing else to do)."""
+    length, kind, meta_len = HEADER.unpack(_recv_exact(sock, HEADER.size))
+    if length > MAX_FRAME or meta_len > length:
+        raise ChannelClosed(f"corrupt frame header ({length}, {meta_len})")
+    return decode(kind, meta_len, _recv_exact(sock, length))
+
+
+def send_frame(sock: socket.socket, kind: Kind, meta: dict[str, Any], body: bytes = b"") -> None:
+    sock.sendall(encode(kind, meta, body))

@@ -1,0 +1,281 @@
+"""A Sandbox: one isolated runtime process serving one function version, one invocation
+at a time, from its start to its destruction.
+
+    STARTING --init ok--> IDLE <--> BUSY --(timeout | exit | OOM | any backend error)--> DESTROYED
+        \\--init failed--------------------------------------------------------------^
+
+The state machine lives here; how the process is isolated and started is the Backend's
+(backend.py). `invoke()` always returns an `InvocationOutcome` for what the *function*
+did — including timeouts, crashes and out-of-memory, which AWS reports as function
+errors — and raises `BackendError` only for the platform's own failures. A sandbox whose
+outcome says `sandbox_destroyed` is gone; the pool never hands it out again.
+
+Errors, as AWS writes them (aws-reference/invoke-and-errors.md, section 2):
+
+    Sandbox.Timedout     RequestId: <id> Error: Task timed out after 3.00 seconds
+    Runtime.ExitError    RequestId: <id> Error: Runtime exited with error: exit status 1
+    Runtime.OutOfMemory  RequestId: <id> Error: Runtime exited with error: signal: killed
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from enum import StrEnum
+
+from lambdalite.sandbox.backend import Backend, SandboxProcess
+from lambdalite.sandbox.channel import serve_channel
+from lambdalite.sandbox.logbuffer import LogBuffer
+from lambdalite.sandbox.runtime_api import RuntimeApiServer
+from lambdalite.sandbox.session import Reply, RuntimeSession
+from lambdalite.sandbox.spec import InvocationOutcome, InvocationRequest, SandboxSpec
+
+# AWS gives the init phase 10 s for on-demand functions (Lambda quotas page).
+INIT_TIMEOUT_S = 10.0
+
+# Go's names for signals: AWS's messages come from its Go runtime ("signal: killed").
+_SIGNAL_NAMES = {
+    1: "hangup", 2: "interrupt", 3: "quit", 4: "illegal instruction",
+    5: "trace/breakpoint trap", 6: "aborted", 7: "bus error",
+    8: "floating point exception", 9: "killed", 10: "user defined signal 1",
+    11: "segmentation fault", 12: "user defined signal 2", 13: "broken pipe",
+    14: "alarm clock", 15: "terminated",
+}  # fmt: skip
+
+
+class SandboxState(StrEnum):
+    STARTING = "starting"
+    IDLE = "idle"
+    BUSY = "busy"
+    DESTROYED = "destroyed"
+
+
+def exit_reason(status: int) -> str:
+    """`Runtime exited ...` as AWS words it for a wait status."""
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        name = _SIGNAL_NAMES.get(sig, f"signal {sig}")
+        core = " (core dumped)" if os.WCOREDUMP(status) else ""
+        return f"Runtime exited with error: signal: {name}{core}"
+    code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else status
+    if code == 0:
+        return "Runtime exited without providing a reason"
+    return f"Runtime exited with error: exit status {code}"
+
+
+def _platform_error(request_id: str, error_type: str, reason: str) -> bytes:
+    message = f"RequestId: {request_id} Error: {reason}"
+    return json.dumps({"errorType": error_type, "errorMessage": message}).encode()
+
+
+class Sandbox:
+    def __init__(
+        self,
+        spec: SandboxSpec,
+        process: SandboxProcess,
+        log_stream: str,
+        clock: Callable[[], float],
+    ) -> None:
+        self.spec = spec
+        self.process = process
+        self.log_stream = log_stream
+        self.state = SandboxState.STARTING
+        self.invocations = 0
+        self._clock = clock
+        self.last_used = clock()
+        self.init_duration_ms: float | None = None
+        self._init_log = b""
+        self._init_failure: Reply | None = None
+        self._init_exit: int | None = None
+        self._init_timed_out = False
+        self._log = LogBuffer()
+        self._session: RuntimeSession | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._server: RuntimeApiServer | None = None
+        self._destroying: asyncio.Task[None] | None = None
+        self._destroyed = False
+
+    @property
+    def id(self) -> str:
+        return self.process.id
+
+    @classmethod
+    async def start(
+        cls,
+        spec: SandboxSpec,
+        backend: Backend,
+        clock: Callable[[], float] = time.monotonic,
+        init_timeout_s: float = INIT_TIMEOUT_S,
+    ) -> Sandbox:
+        """Start a sandbox and run the function's init; raises BackendError only."""
+        # Init Duration counts this sandbox's start and the function's init, not the
+        # one-off preparation its version shares (the zygote).
+        await backend.prepare(spec)
+        started = time.perf_counter()
+        log_stream = spec.new_log_stream()
+        process = await backend.start(spec, log_stream)
+        sandbox = cls(spec, process, log_stream, clock)
+        try:
+            await sandbox._init(started, init_timeout_s)
+        except BaseException:
+            await sandbox.destroy()
+            raise
+        return sandbox
+
+    async def _init(self, started: float, timeout_s: float) -> None:
+        loop = asyncio.get_running_loop()
+        process = self.process
+        self._session = session = RuntimeSession()
+        loop.add_reader(process.log_fd, self._on_log)
+        if process.channel is not None:
+            self._tasks.append(loop.create_task(serve_channel(process.channel, session)))
+        elif process.runtime_api is not None:
+            self._server = RuntimeApiServer(session, process.runtime_api)
+            await self._server.start()
+        done, _ = await asyncio.wait(
+            {session.ready, process.exited}, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED
+        )
+        self.init_duration_ms = (time.perf_counter() - started) * 1000
+        if session.ready in done and session.ready.result() is None:
+            self.state = SandboxState.IDLE
+            process.exited.add_done_callback(self._on_exit)
+        elif session.ready in done:
+            self._init_failure = session.ready.result()
+        elif process.exited in done:
+            self._init_exit = process.exited.result()
+        else:
+            self._init_timed_out = True
+            process.kill()
+        self._log.drain(process.log_fd)
+        self._init_log = self._log.take()
+
+    def _on_log(self) -> None:
+        if not self._log.drain(self.process.log_fd):
+            with contextlib.suppress(Exception):
+                asyncio.get_running_loop().remove_reader(self.process.log_fd)
+
+    def _on_exit(self, _: asyncio.Future[int]) -> None:
+        # Died while idle (a thread called os._exit, a left-over process OOMed it...).
+        if self.state is SandboxState.IDLE:
+            self._destroying = asyncio.get_running_loop().create_task(self.destroy())
+
+    def _outcome(
+        self,
+        request_id: str,
+        payload: bytes,
+        error_type: str | None,
+        duration_ms: float = 0.0,
+        tail: bytes = b"",
+    ) -> InvocationOutcome:
+        cold = self.invocations == 0
+        self.invocations += 1
+        self._log.drain(self.process.log_fd)
+        return InvocationOutcome(
+            request_id=request_id,
+            payload=payload,
+            function_error="Unhandled" if error_type else None,
+            error_type=error_type,
+            log=self._log.take() + tail,
+            init_log=self._init_log if cold else b"",
+            log_stream=self.log_stream,
+            cold=cold,
+            init_duration_ms=self.init_duration_ms if cold else None,
+            duration_ms=duration_ms,
+            max_memory_used_mb=math.ceil(self.process.peak_memory_bytes() / (1024 * 1024)),
+            sandbox_destroyed=self.state is SandboxState.DESTROYED,
+        )
+
+    async def _init_failed(self, request_id: str) -> InvocationOutcome:
+        await self.destroy()
+        if self._init_failure is not None:
+            payload = self._init_failure.payload
+            return self._outcome(request_id, payload, self._init_failure.error_type)
+        if self._init_timed_out:
+            reason = f"Task timed out after {INIT_TIMEOUT_S:.2f} seconds"
+            return self._outcome(
+                request_id,
+                _platform_error(request_id, "Sandbox.Timedout", reason),
+                "Sandbox.Timedout",
+            )
+        reason = exit_reason(self._init_exit or 0)
+        return self._outcome(
+            request_id,
+            _platform_error(request_id, "Runtime.ExitError", reason),
+            "Runtime.ExitError",
+        )
+
+    async def invoke(self, request: InvocationRequest) -> InvocationOutcome:
+        """Run one invocation; the outcome says what the function did."""
+        if self.state is SandboxState.STARTING:
+            return await self._init_failed(request.request_id)
+        if self.state is not SandboxState.IDLE or self._session is None:
+            raise RuntimeError(f"sandbox {self.id} is {self.state}, not idle")
+        self.state = SandboxState.BUSY
+        deadline = request.deadline or time.time() + self.spec.timeout_s
+        request = replace(request, deadline=deadline)
+        started = time.perf_counter()
+        reply = self._session.invoke(request)
+        exited = self.process.exited
+        try:
+            done, _ = await asyncio.wait(
+                {reply, exited},
+                timeout=max(deadline - time.time(), 0),
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+        except BaseException:
+            await self.destroy()  # cancelled mid-invoke: its runtime is in an unknown state
+            raise
+        duration_ms = (time.perf_counter() - started) * 1000
+        rid = request.request_id
+        if reply in done:
+            self.state = SandboxState.IDLE
+            self.last_used = self._clock()
+            answer = reply.result()
+            return self._outcome(rid, answer.payload, self._error_type(answer), duration_ms)
+        if exited in done:
+            oom = self.process.oom_kills() > 0
+            await self.destroy()
+            reason = exit_reason(exited.result())
+            error_type = "Runtime.OutOfMemory" if oom else "Runtime.ExitError"
+            tail = f"RequestId: {rid} Error: {reason}\n{error_type}\n".encode()
+            payload = _platform_error(rid, error_type, reason)
+            return self._outcome(rid, payload, error_type, duration_ms, tail)
+        self.process.kill()
+        await self.destroy()
+        reason = f"Task timed out after {self.spec.timeout_s:.2f} seconds"
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
+        tail = f"{stamp}Z {rid} {reason}\n".encode()
+        payload = _platform_error(rid, "Sandbox.Timedout", reason)
+        return self._outcome(rid, payload, "Sandbox.Timedout", duration_ms, tail)
+
+    @staticmethod
+    def _error_type(answer: Reply) -> str | None:
+        if answer.error_type is None:
+            return None
+        # The errorType the runtime put in its error object is what the caller sees.
+        with contextlib.suppress(ValueError, AttributeError, TypeError):
+            body = json.loads(answer.payload)
+            if isinstance(body, dict) and isinstance(body.get("errorType"), str):
+                return str(body["errorType"])
+        return answer.error_type
+
+    async def destroy(self) -> None:
+        """Kill the sandbox and release everything; idempotent, never raises."""
+        if self._destroyed:
+            return
+        self._destroyed = True
+        self.state = SandboxState.DESTROYED
+        with contextlib.suppress(Exception):
+            asyncio.get_running_loop().remove_reader(self.process.log_fd)
+        self._log.drain(self.process.log_fd)
+        for task in self._tasks:
+            task.cancel()
+        if self._server is not None:
+            await self._server.close()
+        await self.process.destroy()

@@ -1,0 +1,126 @@
+"""Fixtures for the sandbox layer: real zygotes, namespaces and cgroups (marked
+`sandbox`, skipped where they cannot run) and small helpers to write functions.
+
+Every cgroup the tests create lives under one parent named after this test process, and
+is removed at the end, as are zygotes, namespaces and their mounts (they die with their
+processes).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import textwrap
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lambdalite.sandbox.cgroups import CgroupTree
+from lambdalite.sandbox.pool import SandboxPool
+from lambdalite.sandbox.spec import InvocationOutcome, InvocationRequest, SandboxSpec
+from lambdalite.sandbox.zygote_backend import ZygoteBackend
+
+ACCOUNT = "123456789012"
+REGION = "us-east-1"
+
+
+def _why_not() -> str | None:
+    reason = ZygoteBackend.available()
+    if reason is None and CgroupTree.detect(f"lambdalite-probe-{os.getpid()}") is None:
+        reason = "no usable cgroup controllers (memory, pids)"
+    return reason
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    reason = _why_not()
+    if reason is None:
+        tree = CgroupTree.detect(f"lambdalite-probe-{os.getpid()}")
+        if tree is not None:
+            tree.remove_parent()
+        return
+    skip = pytest.mark.skip(reason=f"sandbox isolation unavailable: {reason}")
+    for item in items:
+        if "sandbox" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def cgroup_tree() -> Iterator[CgroupTree]:
+    tree = CgroupTree.detect(f"lambdalite-test-{os.getpid()}")
+    assert tree is not None
+    yield tree
+    tree.remove_parent()
+
+
+@pytest.fixture
+async def pool(cgroup_tree: CgroupTree) -> AsyncIterator[SandboxPool]:
+    backend = ZygoteBackend(cgroup_tree)
+    pool = SandboxPool(backend)
+    yield pool
+    await pool.close()
+    assert backend.leftover_cgroups == []
+
+
+class Functions:
+    """Writes function code under a temp dir and builds specs for it."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def make(
+        self,
+        source: str,
+        *,
+        name: str | None = None,
+        files: dict[str, str] | None = None,
+        handler: str = "app.handler",
+        runtime: str = "python3.11",
+        **config: Any,
+    ) -> SandboxSpec:
+        name = name or f"fn-{uuid.uuid4().hex[:8]}"
+        code = self.root / name
+        code.mkdir()
+        (code / "app.py").write_text(textwrap.dedent(source))
+        for rel, text in (files or {}).items():
+            path = code / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(textwrap.dedent(text))
+            if rel == "bootstrap":
+                path.chmod(0o755)
+        code.chmod(0o755)
+        arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}"
+        return SandboxSpec(ACCOUNT, name, "$LATEST", arn, code, handler, runtime, **config)
+
+
+@pytest.fixture
+def functions(tmp_path: Path) -> Functions:
+    # The sandbox user must be able to traverse to and read the code directory.
+    for parent in [tmp_path, *tmp_path.parents]:
+        if parent == Path("/"):
+            break
+        parent.chmod(parent.stat().st_mode | 0o005)
+    return Functions(tmp_path)
+
+
+def request(spec: SandboxSpec, event: Any = None, **kw: Any) -> InvocationRequest:
+    payload = json.dumps({} if event is None else event).encode()
+    return InvocationRequest(str(uuid.uuid4()), payload, spec.function_arn, **kw)
+
+
+async def invoke(pool: SandboxPool, spec: SandboxSpec, event: Any = None, **kw: Any) -> InvocationOutcome:
+    async with pool.acquire(spec) as sandbox:
+        return await sandbox.invoke(request(spec, event, **kw))
+
+
+def result(outcome: InvocationOutcome) -> Any:
+    assert outcome.function_error is None, outcome.payload
+    return json.loads(outcome.payload)
+
+
+def error(outcome: InvocationOutcome) -> dict[str, Any]:
+    assert outcome.function_error == "Unhandled", outcome.payload
+    body: dict[str, Any] = json.loads(outcome.payload)
+    return body
