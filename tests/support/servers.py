@@ -71,13 +71,9 @@ def start_server(
     data_dir: Path, database_url: str | None = None, **overrides: Any
 ) -> RunningServer:
     port = free_port()
+    keys = {"root_access_key_id": ROOT_KEY, "root_secret_access_key": ROOT_SECRET}
     settings = Settings(
-        port=port,
-        data_dir=data_dir,
-        database_url=database_url,
-        root_access_key_id=ROOT_KEY,
-        root_secret_access_key=ROOT_SECRET,
-        **overrides,
+        port=port, data_dir=data_dir, database_url=database_url, **{**keys, **overrides}
     )
     platform = build_platform(settings)
     config = uvicorn.Config(
