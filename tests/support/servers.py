@@ -103,7 +103,7 @@ class PostgresServer:
 
 def start_postgres() -> PostgresServer | None:
     """A throwaway PostgreSQL on 127.0.0.1, or None where its binaries are missing."""
-    if not shutil.which("initdb") or not shutil.which("pg_ctl"):
+    if _postgres_bin("initdb") is None:
         return None
     directory = Path(tempfile.mkdtemp(prefix="lambdalite-pg-"))
     os.chmod(directory, 0o777)  # initdb refuses root: it runs as the postgres user
@@ -128,6 +128,16 @@ def start_postgres() -> PostgresServer | None:
     )
 
 
+def _postgres_bin(name: str) -> str | None:
+    """Debian keeps the server binaries off PATH, under /usr/lib/postgresql/<major>/bin."""
+    found = shutil.which(name)
+    if found:
+        return found
+    candidates = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"), reverse=True)
+    return str(candidates[0]) if candidates else None
+
+
 def _as_postgres(command: list[str]) -> None:
+    command = [_postgres_bin(command[0]) or command[0], *command[1:]]
     prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
     subprocess.run(prefix + command, check=True, capture_output=True, timeout=60)
