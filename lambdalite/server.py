@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import signal
 from dataclasses import dataclass
 from typing import Any
 
@@ -107,6 +108,12 @@ def serve(settings: Settings) -> None:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    # uvicorn shuts down gracefully on SIGINT/SIGTERM, then restores the handlers it found
+    # and raises the signal again. With these in place that second delivery is a no-op and
+    # a graceful stop exits 0 (as a service manager expects), not "killed by SIGTERM".
+    for stop in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stop, lambda *_: None)
     platform = build_platform(settings)
     _announce(platform)
     try:

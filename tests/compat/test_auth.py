@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import stat
 import urllib.request
 from typing import Any
@@ -90,3 +91,17 @@ def test_generated_root_key_works_from_the_credentials_file(tmp_path: Any) -> No
         assert len(running.platform.root.account.account_id) == 12
     finally:
         running.stop()
+
+
+def test_presigned_url_is_accepted(lam: Any, name: str) -> None:
+    create(lam, name)
+    url = lam.generate_presigned_url(
+        "get_function_configuration", Params={"FunctionName": name}, ExpiresIn=60
+    )
+    with urllib.request.urlopen(url) as response:
+        assert response.status == 200
+        assert json.loads(response.read())["FunctionName"] == name
+    tampered = url.replace(name, name + "x")
+    with pytest.raises(HTTPError) as excinfo:
+        urllib.request.urlopen(tampered)
+    assert excinfo.value.code == 403
