@@ -1,17 +1,12 @@
 """Checks an uploaded code package (zip bytes) against CodeLimits before anything is written.
 
-Everything works from memory and nothing is extracted: a package that fails any check
-leaves no trace on disk. The checks assume a hostile uploader:
-- names: no absolute paths, drive letters, '..' components, backslashes or NUL bytes, no
-  name used twice, nothing stored "inside" a file or symlink;
-- symlinks: their targets are resolved through the package's own symlinks (as the kernel
-  would), and must stay inside the package;
-- zip bombs: entry count, declared sizes and compression ratios are checked first, then
-  every entry is really decompressed in chunks, stopping as soon as a limit is passed
-  (declared sizes are not trusted; CRCs are verified on the way).
-
-`read_entries` is shared with CodeStore.extract, which re-runs the name and symlink checks
-on the stored blob (defence in depth).
+It works from memory and extracts nothing, so a refused package leaves no trace on disk.
+It assumes a hostile uploader: names must be relative, without '..', backslashes or NUL,
+each used once and never "inside" a file or symlink; symlinks are resolved through the
+package's own symlinks, as the kernel would, and must stay inside; against zip bombs, the
+entry count, declared sizes and ratios are checked first, then every entry is really
+decompressed in chunks, stopping as soon as the limit is passed, and its size and CRC
+compared with what it declares. CodeStore.extract re-runs `read_entries` (defence in depth).
 """
 
 from __future__ import annotations
@@ -26,7 +21,7 @@ import struct
 import zipfile
 import zlib
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import IO
 
@@ -36,9 +31,8 @@ from lambdalite.settings import CodeLimits
 UNZIP_FAILED = "Could not unzip uploaded file. Please check your file, then try to upload again."
 
 _CHUNK = 64 * 1024
-_MAX_NAME_BYTES = 1024
+_MAX_NAME_BYTES = 1024  # with /var/task in front, far from PATH_MAX (4096)
 _MAX_COMPONENT_BYTES = 255  # NAME_MAX of every Linux file system
-_MAX_DEPTH = 128
 _MAX_LINK_BYTES = 1024
 _MAX_LINK_HOPS = 40  # the kernel's own limit before ELOOP
 _LINK_STEP_BUDGET = 1_000_000  # bounds the work hostile symlink chains can cost us
@@ -104,13 +98,9 @@ def check_zip(data: bytes, limits: CodeLimits) -> ZipManifest:
     except _UNZIP_ERRORS as exc:
         raise InvalidParameterValueException(UNZIP_FAILED) from exc
     digest = hashlib.sha256(data).digest()
-    return ZipManifest(
-        sha256=digest.hex(),
-        code_sha256=base64.b64encode(digest).decode(),
-        size=len(data),
-        unzipped_size=unzipped,
-        entries=tuple(entry for _, entry in found),
-    )
+    code_sha256 = base64.b64encode(digest).decode()
+    entries = tuple(entry for _, entry in found)
+    return ZipManifest(digest.hex(), code_sha256, len(data), unzipped, entries)
 
 
 def read_entries(
@@ -155,20 +145,11 @@ def _too_big(limits: CodeLimits) -> InvalidParameterValueException:
     )
 
 
-def _bomb(name: str, compressed: int, limits: CodeLimits) -> InvalidParameterValueException:
-    return InvalidParameterValueException(
-        f"Zip entry {name!r} expands to more than {limits.max_compression_ratio} times its "
-        f"compressed size of {compressed} bytes, so the file looks like a zip bomb."
-    )
-
-
 def _directory_records(data: bytes) -> int:
     """An upper bound of the entries zipfile would build, counted before it builds them.
 
-    zipfile turns the whole central directory into ZipInfo objects before we can look at
-    it; a 50 MB zip of empty entries would be a million of them. Counting the record
-    signatures in the byte range zipfile will parse (found the way zipfile finds it) keeps
-    that cost bounded by max_entries.
+    zipfile makes a ZipInfo of every central directory record before we see one (a 50 MB
+    zip of empty entries: a million). So count record signatures in the bytes it will parse.
     """
     pos = data.rfind(b"PK\x05\x06", max(0, len(data) - _EOCD.size - (1 << 16)))
     if pos < 0 or pos + _EOCD.size > len(data):
@@ -188,30 +169,32 @@ def _check_declared_sizes(infos: list[zipfile.ZipInfo], limits: CodeLimits) -> N
         total += info.file_size
         if total > limits.max_unzipped_bytes:
             raise _too_big(limits)
-        compressed = max(info.compress_size, 1)
-        if info.file_size > max(_RATIO_FLOOR, limits.max_compression_ratio * compressed):
-            raise _bomb(info.orig_filename, info.compress_size, limits)
+        ratio = limits.max_compression_ratio
+        if info.file_size > max(_RATIO_FLOOR, ratio * max(info.compress_size, 1)):
+            raise InvalidParameterValueException(
+                f"Zip entry {info.orig_filename!r} expands to more than {ratio} times its "
+                f"compressed size of {info.compress_size} bytes, so the file looks like a zip bomb."
+            )
 
 
 def _decompress_all(
     zf: zipfile.ZipFile, found: list[tuple[zipfile.ZipInfo, ZipEntry]], limits: CodeLimits
 ) -> int:
-    """The real unzipped size; reading each entry to its end also verifies its CRC."""
+    """The real unzipped size; reading each entry to its end also verifies its CRC.
+
+    zipfile reads no more than the declared compressed size and yields no more than the
+    declared size, so once every size matches, the declared ratios checked before hold too.
+    """
     total = 0
     for info, entry in found:
-        if entry.kind is not EntryKind.FILE:
-            continue
-        remaining = limits.max_unzipped_bytes - total
-        ratio_cap = max(_RATIO_FLOOR, limits.max_compression_ratio * max(info.compress_size, 1))
-        with zf.open(info) as stream:
-            size = drain(stream, min(remaining, ratio_cap))
-        if size is None and remaining <= ratio_cap:
-            raise _too_big(limits)
-        if size is None:
-            raise _bomb(info.orig_filename, info.compress_size, limits)
-        if size != info.file_size:  # zipfile notices a shorter size (CRC), not a longer one
-            raise zipfile.BadZipFile(f"{info.orig_filename!r} is not the size it declares")
-        total += size
+        if entry.kind is EntryKind.FILE:
+            with zf.open(info) as stream:
+                size = drain(stream, limits.max_unzipped_bytes - total)
+            if size is None:
+                raise _too_big(limits)
+            if size != info.file_size:  # a shorter one fails the CRC; a longer one, here
+                raise zipfile.BadZipFile(f"{info.orig_filename!r} is not the size it declares")
+            total += size
     return total
 
 
@@ -220,7 +203,7 @@ def drain(stream: IO[bytes], limit: int) -> int | None:
     count = 0
     while chunk := stream.read(_CHUNK):
         count += len(chunk)
-        if False:
+        if count > limit:
             return None
     return count
 
@@ -239,25 +222,21 @@ def _kind(raw: str, info: zipfile.ZipInfo, mode: int) -> EntryKind:
 def _safe_name(raw: str) -> str | None:
     """The normalised relative path of an entry; None for the root itself."""
     parts = [part for part in raw.split("/") if part not in ("", ".")]
-    reason = None
-    if "\x00" in raw:
-        reason = "its name contains a NUL byte"
-    elif "\\" in raw:
-        reason = "its name contains a backslash, which some tools read as a path separator"
-    elif raw.startswith("/"):
-        reason = "it is an absolute path"
-    elif _DRIVE.match(raw):
-        reason = "it starts with a drive letter"
-    elif ".." in parts:
-        reason = "its path contains a '..' component"
-    elif len(raw.encode()) > _MAX_NAME_BYTES:
-        reason = f"its name is longer than {_MAX_NAME_BYTES} bytes"
-    elif len(parts) > _MAX_DEPTH:
-        reason = f"it is nested more than {_MAX_DEPTH} directories deep"
-    elif any(len(part.encode()) > _MAX_COMPONENT_BYTES for part in parts):
-        reason = f"a part of its path is longer than {_MAX_COMPONENT_BYTES} bytes"
-    if reason:
-        raise _unsafe(raw, reason)
+    rules = (
+        ("\x00" in raw, "its name contains a NUL byte"),
+        ("\\" in raw, "its name contains a backslash, which some tools read as a path separator"),
+        (raw.startswith("/"), "it is an absolute path"),
+        (_DRIVE.match(raw) is not None, "it starts with a drive letter"),
+        (".." in parts, "its path contains a '..' component"),
+        (len(raw.encode()) > _MAX_NAME_BYTES, f"its name is longer than {_MAX_NAME_BYTES} bytes"),
+        (
+            any(len(part.encode()) > _MAX_COMPONENT_BYTES for part in parts),
+            f"a part of its path is longer than {_MAX_COMPONENT_BYTES} bytes",
+        ),
+    )
+    for broken, reason in rules:
+        if broken:
+            raise _unsafe(raw, reason)
     return "/".join(parts) or None
 
 
@@ -278,12 +257,10 @@ def _read_link(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> str:
     return target
 
 
+@dataclass(slots=True)
 class _Node:
-    __slots__ = ("children", "entry")
-
-    def __init__(self, entry: ZipEntry | None) -> None:
-        self.children: dict[str, _Node] = {}
-        self.entry = entry  # None: a directory implied by the paths below it
+    entry: ZipEntry | None  # None: a directory implied by the paths below it
+    children: dict[str, _Node] = field(default_factory=dict)
 
 
 class _Tree:
@@ -292,7 +269,7 @@ class _Tree:
     def __init__(self, max_nodes: int | None) -> None:
         self._root = _Node(None)
         self._links: list[ZipEntry] = []
-        self._nodes_left = max_nodes
+        self._nodes_left = max_nodes if max_nodes is not None else float("inf")
         self._steps_left = _LINK_STEP_BUDGET
 
     def add(self, entry: ZipEntry) -> None:
@@ -317,13 +294,12 @@ class _Tree:
             self._links.append(entry)
 
     def _new(self, parent: _Node, part: str, entry: ZipEntry | None) -> _Node:
-        if self._nodes_left is not None:
-            self._nodes_left -= 1
-            if self._nodes_left < 0:
-                raise InvalidParameterValueException(
-                    "Zip file has too many files and directories (counting the directories "
-                    "its paths imply). Please package fewer files, then try to upload again."
-                )
+        self._nodes_left -= 1
+        if self._nodes_left < 0:
+            raise InvalidParameterValueException(
+                "Zip file has too many files and directories (counting the directories "
+                "its paths imply). Please package fewer files, then try to upload again."
+            )
         node = parent.children[part] = _Node(entry)
         return node
 

@@ -99,7 +99,9 @@ def assert_unsafe(data: bytes, name: str, reason: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "method", [zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA]
+    "method",
+    [zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA],
+    ids=["stored", "deflated", "bzip2", "lzma"],
 )
 def test_a_normal_package_is_described_exactly(method: int) -> None:
     data = zip_of(
@@ -209,7 +211,8 @@ def test_a_gigabyte_of_zeros_is_refused_without_unpacking_it() -> None:
 def test_a_high_compression_ratio_is_a_bomb() -> None:
     data = zip_of(("zeros.bin", bytes(4 * MiB)))
     compressed = zipfile.ZipFile(io.BytesIO(data)).getinfo("zeros.bin").compress_size
-    error = reject(data)
+    with mock.patch.object(zipfile.ZipFile, "open", side_effect=AssertionError("unpacked")):
+        error = reject(data)  # from the sizes it declares, before unpacking it
     assert isinstance(error, InvalidParameterValueException)
     assert error.message == (
         "Zip entry 'zeros.bin' expands to more than 200 times its compressed size of "
@@ -227,6 +230,8 @@ def test_draining_stops_as_soon_as_the_limit_is_passed() -> None:
 
         def readinto(self, buffer: Any) -> int:
             self.served += len(buffer)
+            if self.served > 100 * MiB:  # a broken drain fails here instead of hanging
+                raise AssertionError("drain kept reading")
             return len(buffer)
 
     stream = Endless()
@@ -238,7 +243,9 @@ def test_draining_stops_as_soon_as_the_limit_is_passed() -> None:
 def test_too_many_entries() -> None:
     data = zip_of(*((f"f{i}", b"") for i in range(10_001)), method=zipfile.ZIP_STORED)
     assert len(check_zip(data, CodeLimits(max_entries=10_001)).names) == 10_001
-    error = reject(data, CodeLimits(max_entries=10_000))
+    # Refused from a count of the raw records, before zipfile builds 10,001 objects.
+    with mock.patch.object(zipfile.ZipFile, "__init__", side_effect=AssertionError("parsed")):
+        error = reject(data, CodeLimits(max_entries=10_000))
     assert isinstance(error, InvalidParameterValueException)
     assert error.message == (
         "Zip file has more than 10000 entries. Please package fewer files, then try to "
@@ -266,7 +273,6 @@ def test_too_many_implied_directories() -> None:
         ("..\\evil", "its name contains a backslash, which some tools read as a path separator"),
         ("x" * 300, "a part of its path is longer than 255 bytes"),
         ("a/" * 600 + "x", "its name is longer than 1024 bytes"),
-        ("a/" * 200 + "x", "it is nested more than 128 directories deep"),
     ],
 )
 def test_unsafe_names_are_refused(name: str, reason: str) -> None:
