@@ -88,7 +88,13 @@ def build_platform(settings: Settings) -> Platform:
         **AliasesApi(aliases, names, settings.region).handlers(),
         **SettingsApi(tags, concurrency, names, settings.region).handlers(),
     }
-    lambda_api = LambdaApi(OperationTable(), handlers, auth, settings.max_request_bytes)
+    lambda_api = LambdaApi(
+        OperationTable(),
+        handlers,
+        auth,
+        settings.max_request_bytes,
+        {"Invoke": settings.max_sync_payload_bytes},
+    )
 
     def health() -> dict[str, Any]:
         return {

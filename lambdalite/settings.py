@@ -38,8 +38,11 @@ class Settings:
     code_limits: CodeLimits = field(default_factory=CodeLimits)
     # AWS rejects requests whose X-Amz-Date is further than this from its clock.
     max_clock_skew_seconds: int = 300
-    # The largest request body the API reads (a 50 MB zip is ~67 MB in base64 JSON).
-    max_request_bytes: int = 70 * 1024 * 1024
+    # The largest request body the API reads: AWS's CreateFunction limit (a 50 MB zip is
+    # ~67 MB in base64 JSON).
+    max_request_bytes: int = 70_167_211
+    # A synchronous Invoke's request payload (6 MB, "Lambda quotas").
+    max_sync_payload_bytes: int = 6 * 1024 * 1024
     # The account-wide concurrency AWS gives by default (GetAccountSettings).
     account_concurrency: int = 1000
 

@@ -42,23 +42,24 @@ class Authenticator:
         return key.account_id
 
 
-async def read_body(request: Request, limit: int) -> bytes:
+async def read_body(request: Request, limit: int, operation: str | None = None) -> bytes:
     """The whole body, refusing (before reading it all) one larger than `limit`."""
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
-        raise _too_large(limit)
+        raise _too_large(limit, operation)
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise _too_large(limit)
+            raise _too_large(limit, operation)
         chunks.append(chunk)
     return b"".join(chunks)
 
 
-def _too_large(limit: int) -> RequestTooLargeException:
-    return RequestTooLargeException(f"Request must be smaller than {limit} bytes")
+def _too_large(limit: int, operation: str | None) -> RequestTooLargeException:
+    where = f" for the {operation} operation" if operation else ""
+    return RequestTooLargeException(f"Request must be smaller than {limit} bytes{where}")
 
 
 def _headers(request: Request) -> dict[str, str]:

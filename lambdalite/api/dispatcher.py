@@ -20,7 +20,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from lambdalite.api.auth import Authenticator, read_body
-from lambdalite.api.operations import OperationTable, parse_input
+from lambdalite.api.operations import Match, OperationTable, parse_input
 from lambdalite.api.responses import Reply, error_response, internal_error, render
 from lambdalite.api.validation import validate
 from lambdalite.errors import ApiError, UnsupportedOperationException
@@ -37,6 +37,9 @@ class Call:
     base_url: str  # scheme://host[:port] the client used, for URLs we hand back
 
 
+# The names AWS's 413 messages use where they differ from the model's operation names.
+_AWS_OPERATION_NAMES = {"Invoke": "InvokeFunction"}
+
 HandlerResult = Reply | dict[str, Any] | None
 Handler = Callable[[Call], HandlerResult] | Callable[[Call], Awaitable[HandlerResult]]
 
@@ -48,11 +51,13 @@ class LambdaApi:
         handlers: Mapping[str, Handler],
         auth: Authenticator,
         max_request_bytes: int,
+        body_limits: Mapping[str, int] | None = None,
     ) -> None:
         self._table = table
         self._handlers = dict(handlers)
         self._auth = auth
         self._max_request_bytes = max_request_bytes
+        self._body_limits = dict(body_limits or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
@@ -66,10 +71,19 @@ class LambdaApi:
         await response(scope, receive, send)
 
     async def _respond(self, request: Request, request_id: str) -> Response:
-        body = await read_body(request, self._max_request_bytes)
-        account_id = await run_in_threadpool(self._auth.account_of, request, body)
         query = parse_qs(request.url.query, keep_blank_values=True)
-        match = self._table.match(request.method, request.url.path, query)
+        # Route first, to apply the operation's own body limit, but report a routing
+        # error only to an authenticated caller.
+        try:
+            match: Match | None = self._table.match(request.method, request.url.path, query)
+        except ApiError as error:
+            match, routing_error = None, error
+        name = match.operation.name if match else None
+        limit = self._body_limits.get(name or "", self._max_request_bytes)
+        body = await read_body(request, limit, _AWS_OPERATION_NAMES.get(name or "", name))
+        account_id = await run_in_threadpool(self._auth.account_of, request, body)
+        if match is None:
+            raise routing_error
         operation = match.operation
         handler = self._handlers.get(operation.name)
         if handler is None:

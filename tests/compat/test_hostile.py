@@ -136,7 +136,10 @@ def test_oversized_body_is_refused_before_reading_it(tmp_path: Path) -> None:
         running.stop()
     assert status == 413
     assert headers["x-amzn-ErrorType"] == "RequestEntityTooLargeException"
-    assert json.loads(body)["Type"] == "User"
+    assert json.loads(body) == {
+        "Type": "User",
+        "message": "Request must be smaller than 1000 bytes for the CreateFunction operation",
+    }
 
 
 def test_unsupported_operation_is_a_named_json_error(lam: Any) -> None:
