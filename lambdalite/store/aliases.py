@@ -9,6 +9,7 @@ from sqlalchemy.exc import IntegrityError
 
 from lambdalite.model import Alias
 from lambdalite.store.database import Database
+from lambdalite.store.functions import lock_function
 from lambdalite.store.schema import aliases
 
 
@@ -23,6 +24,7 @@ class AliasStore:
     def create(self, alias: Alias) -> None:
         try:
             with self._db.write() as conn:
+                lock_function(conn, alias.account_id, alias.function_name)
                 conn.execute(insert(aliases).values(**_row(alias)))
         except IntegrityError as exc:
             raise AliasExists(alias.name) from exc
@@ -44,6 +46,7 @@ class AliasStore:
     def replace(self, alias: Alias, expected_revision: str) -> bool:
         """Store `alias` if the stored one still has `expected_revision`."""
         with self._db.write() as conn:
+            lock_function(conn, alias.account_id, alias.function_name)
             result = conn.execute(
                 update(aliases)
                 .where(

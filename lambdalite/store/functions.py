@@ -161,7 +161,12 @@ class FunctionStore:
         """
         account_id, name = latest.account_id, latest.function_name
         with self._db.write() as conn:
-            row = conn.execute(select(functions).where(*_fn_key(account_id, name))).one()
+            # FOR UPDATE: on PostgreSQL two publishes would otherwise read the same
+            # last_version and collide on the insert (SQLite's BEGIN IMMEDIATE already
+            # serialises writers and ignores the clause).
+            row = conn.execute(
+                select(functions).where(*_fn_key(account_id, name)).with_for_update()
+            ).one()
             if row.last_version:
                 newest = conn.execute(
                     select(function_versions).where(
@@ -191,6 +196,7 @@ class FunctionStore:
         """Delete one published version; returns the aliases that still point at it
         (and deletes nothing) if there are any."""
         with self._db.write() as conn:
+            lock_function(conn, account_id, name)
             users = conn.execute(
                 select(aliases.c.name, aliases.c.routing_weights)
                 .where(*_alias_fn_key(account_id, name))
@@ -237,6 +243,11 @@ def _ver_fn_key(account_id: str, name: str) -> tuple[Any, ...]:
 
 def _alias_fn_key(account_id: str, name: str) -> tuple[Any, ...]:
     return (aliases.c.account_id == account_id, aliases.c.function_name == name)
+
+
+def lock_function(conn: Connection, account_id: str, name: str) -> None:
+    """Serialise writers of one function's versions and aliases (a row lock on PostgreSQL)."""
+    conn.execute(select(functions.c.name).where(*_fn_key(account_id, name)).with_for_update())
 
 
 def _code_of(conn: Connection, account_id: str, name: str) -> list[str]:

@@ -109,7 +109,8 @@ def start_postgres() -> PostgresServer | None:
     os.chmod(directory, 0o777)  # initdb refuses root: it runs as the postgres user
     data = directory / "data"
     port = free_port()
-    _as_postgres(["initdb", "-D", str(data), "-A", "trust", "-U", "postgres"])
+    # --no-sync: a throwaway cluster needs no fsync (saves seconds at start and removal).
+    _as_postgres(["initdb", "--no-sync", "-D", str(data), "-A", "trust", "-U", "postgres"])
     _as_postgres(
         [
             "pg_ctl",
