@@ -12,15 +12,23 @@ from pathlib import Path
 from typing import Any
 
 import click
-from botocore.exceptions import ClientError, EndpointConnectionError
+import httpx
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    EndpointConnectionError,
+    NoCredentialsError,
+)
 from rich.console import Console
 from rich.table import Table
 
 from lambdalite.cli.client import target
 from lambdalite.cli.packaging import package
 
-console = Console()
-errors = Console(stderr=True)
+# Outside a terminal rich would wrap at 80 columns: long ARNs and error lines must stay
+# whole for pipes and scripts (`lambdalite ls | grep`), so soft-wrap and no width cap.
+console = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 10_000)
+errors = Console(stderr=True, soft_wrap=True)
 # CreateFunction requires a Role; lambdalite has no IAM, so any well-formed ARN does.
 PLACEHOLDER_ROLE = "arn:aws:iam::000000000000:role/lambdalite"
 
@@ -86,13 +94,13 @@ def deploy(
     variables = dict(_pair(item) for item in env)
     zip_file = package(source)
     config: dict[str, Any] = {}
-    if handler:
+    if handler is not None:
         config["Handler"] = handler
-    if runtime:
+    if runtime is not None:
         config["Runtime"] = runtime
-    if memory:
+    if memory is not None:
         config["MemorySize"] = memory
-    if timeout:
+    if timeout is not None:
         config["Timeout"] = timeout
     if env:
         config["Environment"] = {"Variables": variables}
@@ -161,7 +169,10 @@ def create_account(name: str) -> None:
     """Create account NAME and print its access key (shown once)."""
     with _api():
         response = target().signed_post("/_lambdalite/accounts", {"Name": name})
-    body = response.json()
+    try:
+        body = response.json()
+    except ValueError:
+        _fail(f"unexpected answer from {target().endpoint} (HTTP {response.status_code})")
     if response.status_code != 201:
         _fail(
             f"{response.headers.get('x-amzn-ErrorType', response.status_code)}: "
@@ -201,11 +212,19 @@ def _api() -> Iterator[Any]:
     except ClientError as exc:
         error = exc.response["Error"]
         _fail(f"{error.get('Code')}: {error.get('Message')}")
-    except EndpointConnectionError:
+    except (EndpointConnectionError, httpx.TransportError):
         _fail(
             f"cannot reach lambdalite at {endpoint}: is `lambdalite serve` running? "
             "(set LAMBDALITE_ENDPOINT to use another address)"
         )
+    except NoCredentialsError:
+        _fail(
+            "no credentials: run this on the server's machine (it reads "
+            "~/.lambdalite/credentials, or LAMBDALITE_DATA_DIR/credentials), or set "
+            "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE"
+        )
+    except BotoCoreError as exc:  # e.g. boto3's own parameter validation
+        _fail(" ".join(str(exc).split()))
     except OSError as exc:
         _fail(str(exc))
 
