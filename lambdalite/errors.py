@@ -44,7 +44,11 @@ class InvalidRequestContentException(ApiError):
 
 
 class ValidationException(ApiError):
-    pass
+    @classmethod
+    def of(cls, problems: list[str]) -> ValidationException:
+        """AWS's front-end summary: "2 validation errors detected: <p1>; <p2>"."""
+        noun = "error" if len(problems) == 1 else "errors"
+        return cls(f"{len(problems)} validation {noun} detected: " + "; ".join(problems))
 
 
 class ResourceInUseException(ApiError):

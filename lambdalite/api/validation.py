@@ -20,9 +20,7 @@ def validate(shape: Any, params: dict[str, Any]) -> None:
     problems: list[str] = []
     _check(shape, params, "", problems)
     if problems:
-        count = len(problems)
-        noun = "error" if count == 1 else "errors"
-        raise ValidationException(f"{count} validation {noun} detected: " + "; ".join(problems))
+        raise ValidationException.of(problems)
 
 
 def _check(shape: Any, value: Any, path: str, problems: list[str]) -> None:

@@ -123,6 +123,4 @@ def check_ranges(values: Mapping[str, object]) -> None:
             f"value {bound}"
         )
     if problems:
-        count = len(problems)
-        noun = "error" if count == 1 else "errors"
-        raise ValidationException(f"{count} validation {noun} detected: " + "; ".join(problems))
+        raise ValidationException.of(problems)
