@@ -23,8 +23,10 @@ from lambdalite.api.auth import Authenticator
 from lambdalite.api.code_urls import CodeUrlSigner
 from lambdalite.api.dispatcher import Handler, LambdaApi
 from lambdalite.api.functions import FunctionsApi
+from lambdalite.api.json_protocol import JsonProtocolApi
 from lambdalite.api.operations import OperationTable
 from lambdalite.api.settings_api import SettingsApi
+from lambdalite.api.sqs import SqsApi
 from lambdalite.api.versions import VersionsApi
 from lambdalite.control.accounts import AccountService, RootSetup, write_credentials_file
 from lambdalite.control.aliases import AliasService
@@ -33,6 +35,7 @@ from lambdalite.control.concurrency import ConcurrencyService
 from lambdalite.control.functions import FunctionService
 from lambdalite.control.tags import TagService
 from lambdalite.model import AccessKey
+from lambdalite.queues import QueueService
 from lambdalite.settings import Settings
 from lambdalite.store.accounts import AccountStore
 from lambdalite.store.aliases import AliasStore
@@ -49,6 +52,7 @@ class Platform:
     accounts: AccountService
     functions: FunctionService
     root: RootSetup
+    queues: QueueService
     app: Starlette
 
     def close(self) -> None:
@@ -105,8 +109,10 @@ def build_platform(settings: Settings) -> Platform:
             "isolation": "none: the execution engine is not part of this build yet",
         }
 
-    app = build_app(AdminApi(accounts, auth, health), code_urls, lambda_api)
-    return Platform(settings, db, accounts, functions, root, app)
+    queues = QueueService(db, settings.region)
+    json_api = JsonProtocolApi([SqsApi(queues)], auth, max_request_bytes=4 * 1024 * 1024)
+    app = build_app(AdminApi(accounts, auth, health), code_urls, lambda_api, json_api)
+    return Platform(settings, db, accounts, functions, root, queues, app)
 
 
 def serve(settings: Settings) -> None:

@@ -9,9 +9,12 @@ from lambdalite.api.admin import AdminApi
 from lambdalite.api.code_urls import PATH as CODE_PATH
 from lambdalite.api.code_urls import CodeUrlSigner
 from lambdalite.api.dispatcher import LambdaApi
+from lambdalite.api.json_protocol import JsonProtocolApi, JsonProtocolRouter
 
 
-def build_app(admin: AdminApi, code_urls: CodeUrlSigner, lambda_api: LambdaApi) -> Starlette:
+def build_app(
+    admin: AdminApi, code_urls: CodeUrlSigner, lambda_api: LambdaApi, json_api: JsonProtocolApi
+) -> Starlette:
     app = Starlette(
         routes=[
             Route("/health", admin.health, methods=["GET"]),
@@ -23,4 +26,7 @@ def build_app(admin: AdminApi, code_urls: CodeUrlSigner, lambda_api: LambdaApi) 
     # see paths with and without trailing slashes as boto3 sends them, unredirected).
     app.router.redirect_slashes = False
     app.router.default = lambda_api
+    # SQS (and later EventBridge, CloudWatch Logs) speak AWS's JSON protocol: POST / with
+    # an X-Amz-Target header naming the operation.
+    app.add_middleware(JsonProtocolRouter, json_api=json_api)
     return app

@@ -93,3 +93,6 @@ aliases = Table(
         ondelete="CASCADE",
     ),
 )
+
+# Tables of other services share this metadata (one Alembic target); imported last.
+from lambdalite.store import queue_schema  # noqa: E402,F401

@@ -142,3 +142,30 @@ def _as_postgres(command: list[str]) -> None:
     command = [_postgres_bin(command[0]) or command[0], *command[1:]]
     prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
     subprocess.run(prefix + command, check=True, capture_output=True, timeout=60)
+
+
+@dataclass
+class ServedApp:
+    """Any ASGI app on uvicorn in a thread (for test servers composed by a test)."""
+
+    endpoint: str
+    _server: uvicorn.Server
+    _thread: threading.Thread
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=10)
+
+
+def serve_app(app: Any, port: int | None = None) -> ServedApp:
+    port = port or free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("test server did not start")
+        time.sleep(0.01)
+    return ServedApp(f"http://127.0.0.1:{port}", server, thread)
