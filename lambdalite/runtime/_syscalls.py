@@ -8,7 +8,6 @@ stay here, in one place, each raising `OSError` with errno like the `os` functio
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 
 CLONE_NEWNS = 0x00020000
@@ -32,10 +31,13 @@ PR_SET_NO_NEW_PRIVS = 38
 PR_CAP_AMBIENT = 47
 PR_CAP_AMBIENT_CLEAR_ALL = 4
 PR_SET_PDEATHSIG = 1
+PR_SET_DUMPABLE = 4
 
 _SYS_PIVOT_ROOT = 155  # x86_64; aarch64 uses 41 (the zygote checks the machine)
 
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+# By soname: ctypes.util.find_library would import subprocess and friends into every
+# zygote (~6 ms per start) to find the same file.
+_libc = ctypes.CDLL("libc.so.6", use_errno=True)
 
 
 def _check(result: int, what: str) -> int:

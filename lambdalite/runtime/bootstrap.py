@@ -41,8 +41,13 @@ class _RequestIdFilter(logging.Filter):
         return True
 
 
-def _setup_logging() -> None:
-    """The root logger awslambdaric installs: tab-separated, with the request id."""
+def prepare() -> None:
+    """What does not depend on the sandbox, done while it is still a spare (~0.6 ms)."""
+    # Lines reach the log as they are printed, so a timed-out invocation keeps its log.
+    # fd 1 itself is replaced at activation; these objects keep writing to fd 1.
+    if isinstance(sys.stdout, io.TextIOWrapper):
+        sys.stdout.reconfigure(line_buffering=True)
+    # The root logger awslambdaric installs: tab-separated, with the request id.
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(
         logging.Formatter(
@@ -52,11 +57,13 @@ def _setup_logging() -> None:
     )
     handler.terminator = ""
     handler.addFilter(_RequestIdFilter())
-    root = logging.getLogger()
-    root.handlers = [handler]
+    logging.getLogger().handlers = [handler]
+
+
+def _set_log_level() -> None:
     level = os.environ.get("AWS_LAMBDA_LOG_LEVEL", "").upper()
     if level in logging.getLevelNamesMapping():
-        root.setLevel(level)
+        logging.getLogger().setLevel(level)
 
 
 def _report(error: dict[str, Any]) -> None:
@@ -108,11 +115,9 @@ def _invoke(handler: Handler, meta: dict[str, Any], body: bytes) -> tuple[Kind, 
 
 
 def serve(channel: socket.socket, handler_name: str, pre: Precompiled | None = None) -> None:
-    """Run the sandbox's runtime until the platform closes the channel."""
-    # Lines reach the log as they are printed, so a timed-out invocation keeps its log.
-    if isinstance(sys.stdout, io.TextIOWrapper):
-        sys.stdout.reconfigure(line_buffering=True)
-    _setup_logging()
+    """Run the sandbox's runtime until the platform closes the channel. `prepare()`
+    must have run in this process before."""
+    _set_log_level()
     handler = _init(channel, handler_name, pre)
     sys.stdout.flush()
     protocol.send_frame(channel, Kind.READY, {})

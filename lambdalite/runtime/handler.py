@@ -19,19 +19,18 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import json
+import os
 import sys
 import traceback
 import types
 from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 Handler = Callable[[Any, Any], Any]
 
 # Frames of lambdalite's own runtime are cut from the top of a stack trace, as
 # awslambdaric cuts its bootstrap.py frames.
-_OWN_FILES = (str(Path(__file__).parent),)
+_OWN_FILES = (os.path.dirname(__file__),)
 LOG_INDENT = "\u00a0"  # awslambdaric indents traceback lines with NO-BREAK SPACE
 
 
@@ -45,8 +44,7 @@ class FaultError(Exception):
         self.trace = trace or []
 
 
-@dataclass
-class Precompiled:
+class Precompiled(NamedTuple):
     """What the zygote prepared for its handler module: a code object, or nothing."""
 
     module: str
@@ -63,13 +61,13 @@ def precompile(handler: str, task_root: str) -> Precompiled | None:
     modname = handler.rsplit(".", 1)[0] if "." in handler else ""
     if not modname or "." in modname or "/" in modname:
         return None
-    path = Path(task_root) / f"{modname}.py"
+    path = os.path.join(task_root, f"{modname}.py")
     try:
-        source = path.read_bytes()
-        code = compile(source, str(path), "exec", dont_inherit=True)
+        with open(path, "rb") as f:
+            code = compile(f.read(), path, "exec", dont_inherit=True)
     except (OSError, SyntaxError, ValueError):
         return None
-    return Precompiled(modname, str(path), code)
+    return Precompiled(modname, path, code)
 
 
 def _import(modname: str, pre: Precompiled | None) -> types.ModuleType:

@@ -42,7 +42,6 @@ class _Version:
     busy: set[Sandbox] = field(default_factory=set)
     starting: int = 0
     last_used: float = 0.0
-    prepared: bool = False
 
     @property
     def empty(self) -> bool:

@@ -100,7 +100,7 @@ class RuntimeApiServer:
                 if len(head) > _MAX_HEAD:
                     break
                 lines = head.decode("latin-1").split("\r\n")
-                method, path, _ = (lines[0].split(" ") + ["", ""])[:3]
+                method, path, _ = [*lines[0].split(" "), "", ""][:3]
                 headers = {}
                 for line in lines[1:]:
                     name, sep, value = line.partition(":")

@@ -28,6 +28,7 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from enum import StrEnum
+from typing import Any
 
 from lambdalite.sandbox.backend import Backend, SandboxProcess
 from lambdalite.sandbox.channel import serve_channel
@@ -38,6 +39,7 @@ from lambdalite.sandbox.spec import InvocationOutcome, InvocationRequest, Sandbo
 
 # AWS gives the init phase 10 s for on-demand functions (Lambda quotas page).
 INIT_TIMEOUT_S = 10.0
+SETTLE_S = 0.5
 
 # Go's names for signals: AWS's messages come from its Go runtime ("signal: killed").
 _SIGNAL_NAMES = {
@@ -93,13 +95,14 @@ class Sandbox:
         self._init_log = b""
         self._init_failure: Reply | None = None
         self._init_exit: int | None = None
-        self._init_timed_out = False
+        self._init_timed_out: float | None = None  # the init timeout that expired
         self._log = LogBuffer()
         self._session: RuntimeSession | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._server: RuntimeApiServer | None = None
         self._destroying: asyncio.Task[None] | None = None
         self._destroyed = False
+        self._peak = 0
 
     @property
     def id(self) -> str:
@@ -138,22 +141,31 @@ class Sandbox:
         elif process.runtime_api is not None:
             self._server = RuntimeApiServer(session, process.runtime_api)
             await self._server.start()
+        waiting: set[asyncio.Future[Any]] = {session.ready, process.exited}
         done, _ = await asyncio.wait(
-            {session.ready, process.exited}, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED
+            waiting, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED
         )
         self.init_duration_ms = (time.perf_counter() - started) * 1000
-        if session.ready in done and session.ready.result() is None:
+        if process.exited in done and not session.ready.done():
+            await self._settle()
+        if session.ready.done() and session.ready.result() is None and not process.exited.done():
             self.state = SandboxState.IDLE
             process.exited.add_done_callback(self._on_exit)
-        elif session.ready in done:
+        elif session.ready.done() and session.ready.result() is not None:
             self._init_failure = session.ready.result()
-        elif process.exited in done:
+        elif process.exited.done():
             self._init_exit = process.exited.result()
         else:
-            self._init_timed_out = True
+            self._init_timed_out = timeout_s
             process.kill()
         self._log.drain(process.log_fd)
         self._init_log = self._log.take()
+
+    async def _settle(self) -> None:
+        """The runtime died: let the channel deliver what it wrote before dying (its
+        frames and the exit report travel on different sockets, in either order)."""
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=SETTLE_S)
 
     def _on_log(self) -> None:
         if not self._log.drain(self.process.log_fd):
@@ -187,17 +199,23 @@ class Sandbox:
             cold=cold,
             init_duration_ms=self.init_duration_ms if cold else None,
             duration_ms=duration_ms,
-            max_memory_used_mb=math.ceil(self.process.peak_memory_bytes() / (1024 * 1024)),
+            max_memory_used_mb=math.ceil(self._peak_memory() / (1024 * 1024)),
             sandbox_destroyed=self.state is SandboxState.DESTROYED,
         )
+
+    def _peak_memory(self) -> int:
+        # Sampled before destroy() too: the cgroup that counts it goes with the sandbox.
+        if not self._destroyed:
+            self._peak = max(self._peak, self.process.peak_memory_bytes())
+        return self._peak
 
     async def _init_failed(self, request_id: str) -> InvocationOutcome:
         await self.destroy()
         if self._init_failure is not None:
             payload = self._init_failure.payload
             return self._outcome(request_id, payload, self._init_failure.error_type)
-        if self._init_timed_out:
-            reason = f"Task timed out after {INIT_TIMEOUT_S:.2f} seconds"
+        if self._init_timed_out is not None:
+            reason = f"Task timed out after {self._init_timed_out:.2f} seconds"
             return self._outcome(
                 request_id,
                 _platform_error(request_id, "Sandbox.Timedout", reason),
@@ -222,9 +240,10 @@ class Sandbox:
         started = time.perf_counter()
         reply = self._session.invoke(request)
         exited = self.process.exited
+        waiting: set[asyncio.Future[Any]] = {reply, exited}
         try:
             done, _ = await asyncio.wait(
-                {reply, exited},
+                waiting,
                 timeout=max(deadline - time.time(), 0),
                 return_when=asyncio.FIRST_COMPLETED,
             )
@@ -233,9 +252,14 @@ class Sandbox:
             raise
         duration_ms = (time.perf_counter() - started) * 1000
         rid = request.request_id
-        if reply in done:
-            self.state = SandboxState.IDLE
-            self.last_used = self._clock()
+        if exited in done and not reply.done():
+            await self._settle()
+        if reply.done():
+            if exited.done():
+                await self.destroy()  # answered, then exited: the answer stands
+            else:
+                self.state = SandboxState.IDLE
+                self.last_used = self._clock()
             answer = reply.result()
             return self._outcome(rid, answer.payload, self._error_type(answer), duration_ms)
         if exited in done:
@@ -269,6 +293,7 @@ class Sandbox:
         """Kill the sandbox and release everything; idempotent, never raises."""
         if self._destroyed:
             return
+        self._peak_memory()
         self._destroyed = True
         self.state = SandboxState.DESTROYED
         with contextlib.suppress(Exception):

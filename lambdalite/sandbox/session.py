@@ -96,12 +96,12 @@ class RuntimeSession:
         return request
 
     def _answer(self, request_id: str, reply: Reply, target: str) -> None:
-        if request_id in self._answered:
-            raise RuntimeApiError(400, "InvalidRequestID", "Invalid request ID")
-        if self.state is not RuntimeState.INVOKING:
-            raise _transition(self.state, target)
         current = self._current
-        if current is None or current.request_id != request_id:
+        open_here = current is not None and current.request_id == request_id
+        if self.state is not RuntimeState.INVOKING or not open_here:
+            if self.state in (RuntimeState.INIT, RuntimeState.INIT_FAILED):
+                raise _transition(self.state, target)
+            # An id answered before, or never given: the emulator says InvalidRequestID.
             raise RuntimeApiError(400, "InvalidRequestID", "Invalid request ID")
         self._answered.append(request_id)
         self._current = None
@@ -110,20 +110,20 @@ class RuntimeSession:
             self._reply.set_result(reply)
 
     def post_response(self, request_id: str, payload: bytes) -> None:
-        if len(payload) > MAX_RESPONSE_BYTES and self._current is not None:
-            if self._current.request_id == request_id:
-                error = {
-                    "errorMessage": "Response payload size exceeded maximum allowed payload "
-                    f"size ({MAX_RESPONSE_BYTES} bytes).",
-                    "errorType": "Function.ResponseSizeTooLarge",
-                }
-                reply = Reply(json.dumps(error).encode(), "Function.ResponseSizeTooLarge")
-                self._answer(request_id, reply, "InvocationResponse")
-                raise RuntimeApiError(
-                    413,
-                    "RequestEntityTooLarge",
-                    f"Exceeded maximum allowed payload size ({MAX_RESPONSE_BYTES} bytes).",
-                )
+        current = self._current
+        if len(payload) > MAX_RESPONSE_BYTES and current and current.request_id == request_id:
+            error = {
+                "errorMessage": "Response payload size exceeded maximum allowed payload "
+                f"size ({MAX_RESPONSE_BYTES} bytes).",
+                "errorType": "Function.ResponseSizeTooLarge",
+            }
+            reply = Reply(json.dumps(error).encode(), "Function.ResponseSizeTooLarge")
+            self._answer(request_id, reply, "InvocationResponse")
+            raise RuntimeApiError(
+                413,
+                "RequestEntityTooLarge",
+                f"Exceeded maximum allowed payload size ({MAX_RESPONSE_BYTES} bytes).",
+            )
         self._answer(request_id, Reply(payload), "InvocationResponse")
 
     def post_error(self, request_id: str, payload: bytes, error_type: str | None) -> None:

@@ -9,6 +9,7 @@ its code and configuration (so an update of `$LATEST` never reaches an old sandb
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import secrets
@@ -59,7 +60,7 @@ class SandboxSpec:
     def log_group(self) -> str:
         return f"/aws/lambda/{self.function_name}"
 
-    @property
+    @functools.cached_property
     def key(self) -> str:
         """The identity of the sandboxes this spec may reuse."""
         material = json.dumps(

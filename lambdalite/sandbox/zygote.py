@@ -3,15 +3,16 @@
 The zygote is started from the real interpreter binary, never a shim, with `-I -S` and an
 empty environment: ~9 ms instead of ~100 ms through a pyenv shim (platform-facts).
 Messages go over a SOCK_SEQPACKET socketpair, one JSON object per message, fds attached
-with SCM_RIGHTS. The handle reads them from the event loop (`add_reader`), so there is
-no thread and no timer per zygote or per sandbox.
+with SCM_RIGHTS: `ready`, `spare` (pid, pidfd and the spare's socket), `exit` from the
+zygote; `want` and `used` to it. A cold start sends the sandbox's resources straight to
+the spare, not through the zygote. The handle reads messages from the event loop
+(`add_reader`), so there is no thread and no timer per zygote or per sandbox.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import json
 import os
 import shutil
@@ -20,6 +21,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +41,22 @@ def real_interpreter() -> str:
     return str(base.resolve()) if base.exists() else os.path.realpath(sys.executable)
 
 
+@dataclass
+class _Spare:
+    """A sandbox the zygote forked ahead of demand; its runtime waits on `go`."""
+
+    pid: int
+    pidfd: int
+    go: socket.socket
+    exited: asyncio.Future[int]
+
+    def discard(self) -> None:
+        # EOF on `go` makes the spare's runtime exit, and its init with it.
+        self.go.close()
+        with contextlib.suppress(OSError):
+            os.close(self.pidfd)
+
+
 class Zygote:
     def __init__(
         self, config: ZygoteConfig, process: subprocess.Popen[bytes], control: socket.socket
@@ -47,42 +65,70 @@ class Zygote:
         self.process = process
         self.control = control
         self.alive = True
-        self._ids = itertools.count(1)
         self._ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._forks: dict[int, asyncio.Future[tuple[int, int]]] = {}
+        self._spare: _Spare | None = None
+        self._waiting: list[asyncio.Future[_Spare]] = []
         self._exits: dict[int, asyncio.Future[int]] = {}
         asyncio.get_running_loop().add_reader(control.fileno(), self._on_readable)
 
-    @classmethod
-    async def start(
-        cls, code_dir: Path, handler: str, python_runtime: bool, uid: int, gid: int
-    ) -> Zygote:
-        staging = tempfile.mkdtemp(prefix="lambdalite-root-")
-        package_dir = Path(lambdalite.__file__).parent
-        config = ZygoteConfig(
-            staging_dir=staging,
-            code_dir=str(code_dir.resolve()),
-            python_prefix=str(Path(sys.base_prefix).resolve()),
-            package_dir=str(package_dir),
-            handler=handler,
-            python_runtime=python_runtime,
-            uid=uid,
-            gid=gid,
-        )
+    @staticmethod
+    def _spawn(config: ZygoteConfig) -> tuple[subprocess.Popen[bytes], socket.socket]:
+        # Synchronous on purpose: fork+exec of the interpreter takes well under a
+        # millisecond here, and the asyncio child watcher would add a thread per zygote.
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         ours.setblocking(False)
         boot = (
             "import sys; sys.path.insert(0, sys.argv[3]); "
             "from lambdalite.runtime.zygote import main; main()"
         )
-        argv = [real_interpreter(), "-I", "-S", "-c", boot, config.to_json(), str(theirs.fileno())]
-        argv.append(str(package_dir.parent))
+        package_parent = str(Path(config.package_dir).parent)
+        argv = [real_interpreter(), "-I", "-S", "-c", boot, config.to_json()]
+        argv += [str(theirs.fileno()), package_parent]
         try:
             process = subprocess.Popen(
                 argv, pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, env={}
             )
         finally:
             theirs.close()
+        return process, ours
+
+    @staticmethod
+    def _config(
+        code_dir: Path,
+        handler: str,
+        python_runtime: bool,
+        tmp_mb: int,
+        uid: int,
+        gid: int,
+        isolated: bool,
+    ) -> ZygoteConfig:
+        return ZygoteConfig(
+            staging_dir=tempfile.mkdtemp(prefix="lambdalite-root-"),
+            code_dir=str(code_dir.resolve()),
+            python_prefix=str(Path(sys.base_prefix).resolve()),
+            package_dir=str(Path(lambdalite.__file__).parent),
+            handler=handler,
+            python_runtime=python_runtime,
+            tmp_mb=tmp_mb,
+            uid=uid,
+            gid=gid,
+            isolated=isolated,
+        )
+
+    @classmethod
+    async def start(
+        cls,
+        code_dir: Path,
+        handler: str,
+        python_runtime: bool,
+        tmp_mb: int,
+        uid: int,
+        gid: int,
+        isolated: bool = True,
+    ) -> Zygote:
+        config = cls._config(code_dir, handler, python_runtime, tmp_mb, uid, gid, isolated)
+        staging = config.staging_dir
+        process, ours = cls._spawn(config)
         zygote = cls(config, process, ours)
         try:
             await asyncio.wait_for(asyncio.shield(zygote._ready), START_TIMEOUT_S)
@@ -117,26 +163,29 @@ class Zygote:
                 self._ready.set_exception(
                     BackendError(f"zygote setup failed:\n{msg.get('message')}")
                 )
-        elif op == "forked":
-            future = self._forks.pop(int(msg["id"]), None)
-            if "error" in msg or not fds:
+        elif op == "spare":
+            if len(fds) != 2:
                 for fd in fds:
                     os.close(fd)
-                if future is not None and not future.done():
-                    future.set_exception(BackendError(f"fork failed: {msg.get('error')}"))
                 return
             pid = int(msg["pid"])
-            # Registered here, not by the awaiting coroutine: the exit report may follow
-            # in this very batch of messages.
-            self._exits[pid] = asyncio.get_running_loop().create_future()
-            if future is None or future.done():
-                os.close(fds[0])
-            else:
-                future.set_result((pid, fds[0]))
+            # The exit future is made now: the exit report may follow in this very batch
+            # of messages, before any awaiting task runs.
+            exited: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+            self._exits[pid] = exited
+            spare = _Spare(pid, fds[0], socket.socket(fileno=fds[1]), exited)
+            while self._waiting:
+                wanted = self._waiting.pop(0)
+                if not wanted.done():
+                    wanted.set_result(spare)
+                    return
+            if self._spare is not None:
+                self._spare.discard()
+            self._spare = spare
         elif op == "exit":
-            waiter = self._exits.pop(int(msg["pid"]), None)
-            if waiter is not None and not waiter.done():
-                waiter.set_result(int(msg["status"]))
+            gone = self._exits.pop(int(msg["pid"]), None)
+            if gone is not None and not gone.done():
+                gone.set_result(int(msg["status"]))
 
     def _on_gone(self, why: str) -> None:
         if not self.alive:
@@ -146,33 +195,48 @@ class Zygote:
             asyncio.get_running_loop().remove_reader(self.control.fileno())
         if not self._ready.done():
             self._ready.set_exception(BackendError(why))
-        for future in self._forks.values():
-            if not future.done():
-                future.set_exception(BackendError(why))
+        for wanted in self._waiting:
+            if not wanted.done():
+                wanted.set_exception(BackendError(why))
+        if self._spare is not None:
+            self._spare.discard()
+            self._spare = None
         # Its sandboxes die with it (PR_SET_PDEATHSIG), killed by SIGKILL.
-        for waiter in self._exits.values():
-            if not waiter.done():
-                waiter.set_result(_KILLED)
-        self._forks.clear()
+        for exited in self._exits.values():
+            if not exited.done():
+                exited.set_result(_KILLED)
+        self._waiting.clear()
         self._exits.clear()
 
     async def fork(
         self, command: dict[str, Any], fds: list[int]
     ) -> tuple[int, int, asyncio.Future[int]]:
-        """Ask for a sandbox; returns its host pid, a pidfd and its exit future."""
+        """Start a sandbox from the spare (waiting for one if need be); returns its host
+        pid, a pidfd and its exit future. The fds are the caller's to close."""
         if not self.alive:
             raise BackendError("the zygote is gone")
-        request_id = next(self._ids)
-        future: asyncio.Future[tuple[int, int]] = asyncio.get_running_loop().create_future()
-        self._forks[request_id] = future
-        message = json.dumps({**command, "op": "fork", "id": request_id}).encode()
+        spare, self._spare = self._spare, None
+        if spare is None:
+            waiter: asyncio.Future[_Spare] = asyncio.get_running_loop().create_future()
+            self._waiting.append(waiter)
+            self._send({"op": "want"})
+            spare = await waiter
         try:
-            socket.send_fds(self.control, [message], fds)
+            socket.send_fds(spare.go, [json.dumps(command).encode()], fds)
         except OSError as e:
-            self._forks.pop(request_id, None)
+            spare.discard()
+            raise BackendError(f"cannot start the spare sandbox: {e}") from e
+        finally:
+            spare.go.close()
+        self._send({"op": "used"})  # the zygote forks the next spare when idle
+        return spare.pid, spare.pidfd, spare.exited
+
+    def _send(self, message: dict[str, Any]) -> None:
+        try:
+            self.control.send(json.dumps(message).encode())
+        except OSError as e:
+            self._on_gone(f"cannot reach the zygote: {e}")
             raise BackendError(f"cannot reach the zygote: {e}") from e
-        pid, pidfd = await future
-        return pid, pidfd, self._exits[pid]
 
     def close(self) -> None:
         self._on_gone("the zygote was closed")

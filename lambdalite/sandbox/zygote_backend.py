@@ -14,8 +14,10 @@ import asyncio
 import contextlib
 import os
 import secrets
+import shutil
 import signal
 import socket
+import tempfile
 from dataclasses import dataclass, field
 
 from lambdalite.sandbox.backend import BackendError
@@ -28,6 +30,7 @@ from lambdalite.sandbox.zygote import Zygote
 SANDBOX_UID = 993
 SANDBOX_GID = 990
 EXIT_WAIT_S = 5.0
+FALLBACK_AS_HEADROOM_MB = 512
 
 
 @dataclass(eq=False)
@@ -43,6 +46,7 @@ class ForkedSandbox:
     cgroup: Cgroup | None
     channel: socket.socket | None
     backend: ZygoteBackend
+    tmp_dir: str | None = None  # the fallback's private TMPDIR
     _destroyed: bool = field(default=False)
 
     @property
@@ -61,6 +65,10 @@ class ForkedSandbox:
         if not self.exited.done():
             with contextlib.suppress(OSError):
                 signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
+        if not self.backend.isolated:
+            # Fallback: no pid namespace; the sandbox's init leads its process group.
+            with contextlib.suppress(OSError):
+                os.killpg(self.pid, signal.SIGKILL)
         if self.cgroup is not None:
             self.cgroup.kill()
 
@@ -71,6 +79,8 @@ class ForkedSandbox:
         self.kill()
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(asyncio.shield(self.exited), EXIT_WAIT_S)
+        if self.tmp_dir is not None:
+            shutil.rmtree(self.tmp_dir, ignore_errors=True)
         for close in (
             lambda: os.close(self.pidfd),
             lambda: os.close(self.log_fd),
@@ -83,10 +93,25 @@ class ForkedSandbox:
             self.backend.leftover_cgroups.append(self.cgroup)
 
 
-class ZygoteBackend:
-    """Backend for root on Linux with cgroups (v1 or v2); see `available()`."""
+def _rlimits(spec: SandboxSpec) -> dict[str, int]:
+    mib = 1024 * 1024
+    return {
+        # Address space, not memory: an interpreter maps far more than it touches, so
+        # allow headroom. A MemoryError, not an OOM kill (platform-facts, "cgroups here").
+        "RLIMIT_AS": (spec.memory_mb + FALLBACK_AS_HEADROOM_MB) * mib,
+        "RLIMIT_FSIZE": spec.ephemeral_storage_mb * mib,
+        "RLIMIT_CORE": 0,
+    }
 
-    isolated = True
+
+class ZygoteBackend:
+    """Backend for root on Linux with cgroups (v1 or v2); see `available()`.
+
+    With `isolated=False` it is the rlimits-only fallback for hosts where isolation is
+    unavailable (no root): the same zygote and spares, but no namespaces, cgroups or uid
+    change; memory (RLIMIT_AS, approximate), file size (RLIMIT_FSIZE) and time (killing
+    the process group) are all it limits. `for_this_host()` picks the mode and says why.
+    """
 
     def __init__(
         self,
@@ -94,14 +119,29 @@ class ZygoteBackend:
         netns: NetnsPool | None = None,
         uid: int = SANDBOX_UID,
         gid: int = SANDBOX_GID,
+        isolated: bool = True,
     ) -> None:
-        self.cgroups = cgroups
+        self.isolated = isolated
+        self.cgroups = cgroups if isolated else None
         self.netns = netns or NetnsPool()
         self.uid = uid
         self.gid = gid
         self.leftover_cgroups: list[Cgroup] = []
         self._zygotes: dict[str, Zygote] = {}
         self._starting: dict[str, asyncio.Future[Zygote]] = {}
+
+    @classmethod
+    def for_this_host(cls, cgroup_parent: str = "lambdalite") -> tuple[ZygoteBackend, str | None]:
+        """The best backend here, and a warning to show loudly (at start and in GET
+        /health) when sandboxes are not isolated."""
+        reason = cls.available()
+        tree = CgroupTree.detect(cgroup_parent) if reason is None else None
+        if reason is None and tree is None:
+            reason = "no usable cgroup controllers (memory, pids)"
+        if reason is None:
+            return cls(tree), None
+        warning = f"sandboxes are NOT isolated ({reason}): rlimits only"
+        return cls(None, isolated=False), warning
 
     @staticmethod
     def available() -> str | None:
@@ -126,7 +166,15 @@ class ZygoteBackend:
         if pending is None:
             # One start per version even when many cold starts arrive together.
             pending = asyncio.ensure_future(
-                Zygote.start(spec.code_dir, spec.handler, spec.python, self.uid, self.gid)
+                Zygote.start(
+                    spec.code_dir,
+                    spec.handler,
+                    spec.python,
+                    spec.ephemeral_storage_mb,
+                    self.uid,
+                    self.gid,
+                    self.isolated,
+                )
             )
             self._starting[key] = pending
             pending.add_done_callback(lambda _: self._starting.pop(key, None))
@@ -159,27 +207,31 @@ class ZygoteBackend:
         netns: Netns | None = None
         channel: socket.socket | None = None
         child_channel: socket.socket | None = None
+        tmp_dir: str | None = None
         log_r = -1
         try:
             if self.cgroups is not None:
                 cgroup = self.cgroups.create(sandbox_id, spec.memory_mb, spec.pids_max)
-            netns = await self.netns.take(listen=not spec.python)
+            env = spec.environ(log_stream)
+            if self.isolated:
+                netns = await self.netns.take(listen=not spec.python)
+            else:
+                netns, tmp_dir = self._unisolated(spec, env)
             log_r, log_w = os.pipe2(os.O_CLOEXEC)
             os.set_blocking(log_r, False)
             opened.append(log_w)
             procs = cgroup.open_procs() if cgroup is not None else []
             opened.extend(procs)
-            fds = [log_w, netns.fd, *procs]
+            fds = [log_w, *([netns.fd] if self.isolated else []), *procs]
             if spec.python:
                 channel, child_channel = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
                 fds.append(child_channel.fileno())
             command = {
-                "env": spec.environ(log_stream),
-                "tmpMb": spec.ephemeral_storage_mb,
-                "hostname": "localhost",
-                "netns": True,
+                "env": env,
+                "netns": self.isolated,
                 "cgroups": len(procs),
                 "channel": spec.python,
+                "rlimits": {} if self.isolated else _rlimits(spec),
             }
             pid, pidfd, exited = await zygote.fork(command, fds)
         except BaseException as e:
@@ -192,11 +244,13 @@ class ZygoteBackend:
                     close()
             if cgroup is not None:
                 cgroup.remove()
+            if tmp_dir is not None:
+                shutil.rmtree(tmp_dir, ignore_errors=True)
             if isinstance(e, OSError):
                 raise BackendError(f"cannot start a sandbox: {e}") from e
             raise
         finally:
-            # The zygote holds its own copies now (SCM_RIGHTS duplicates in flight).
+            # The sandbox holds its own copies now (SCM_RIGHTS duplicates in flight).
             if child_channel is not None:
                 child_channel.close()
             for fd in opened:
@@ -204,7 +258,23 @@ class ZygoteBackend:
                     os.close(fd)
         if channel is not None:
             channel.setblocking(False)
-        return ForkedSandbox(sandbox_id, pid, pidfd, exited, log_r, netns, cgroup, channel, self)
+        return ForkedSandbox(
+            sandbox_id, pid, pidfd, exited, log_r, netns, cgroup, channel, self, tmp_dir
+        )
+
+    def _unisolated(self, spec: SandboxSpec, env: dict[str, str]) -> tuple[Netns, str]:
+        """The fallback's stand-ins: a Runtime API socket on the host's loopback (there
+        is no namespace to hide it in), a private TMPDIR, the code at its host path."""
+        listener = None
+        if not spec.python:
+            listener = socket.socket()
+            listener.bind(("127.0.0.1", 0))
+            listener.listen(8)
+            listener.setblocking(False)
+            env["AWS_LAMBDA_RUNTIME_API"] = f"127.0.0.1:{listener.getsockname()[1]}"
+        tmp_dir = tempfile.mkdtemp(prefix="lambdalite-tmp-")
+        env.update(TMPDIR=tmp_dir, LAMBDA_TASK_ROOT=str(spec.code_dir))
+        return Netns(-1, listener), tmp_dir
 
     async def close(self) -> None:
         for zygote in self._zygotes.values():

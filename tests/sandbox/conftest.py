@@ -97,11 +97,6 @@ class Functions:
 
 @pytest.fixture
 def functions(tmp_path: Path) -> Functions:
-    # The sandbox user must be able to traverse to and read the code directory.
-    for parent in [tmp_path, *tmp_path.parents]:
-        if parent == Path("/"):
-            break
-        parent.chmod(parent.stat().st_mode | 0o005)
     return Functions(tmp_path)
 
 
@@ -110,7 +105,9 @@ def request(spec: SandboxSpec, event: Any = None, **kw: Any) -> InvocationReques
     return InvocationRequest(str(uuid.uuid4()), payload, spec.function_arn, **kw)
 
 
-async def invoke(pool: SandboxPool, spec: SandboxSpec, event: Any = None, **kw: Any) -> InvocationOutcome:
+async def invoke(
+    pool: SandboxPool, spec: SandboxSpec, event: Any = None, **kw: Any
+) -> InvocationOutcome:
     async with pool.acquire(spec) as sandbox:
         return await sandbox.invoke(request(spec, event, **kw))
 
