@@ -9,6 +9,8 @@ from __future__ import annotations
 import logging
 import secrets
 import signal
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +25,7 @@ from lambdalite.api.auth import Authenticator
 from lambdalite.api.code_urls import CodeUrlSigner
 from lambdalite.api.dispatcher import Handler, LambdaApi
 from lambdalite.api.functions import FunctionsApi
+from lambdalite.api.invoke import InvokeApi
 from lambdalite.api.json_protocol import JsonProtocolApi
 from lambdalite.api.operations import OperationTable
 from lambdalite.api.settings_api import SettingsApi
@@ -34,6 +37,8 @@ from lambdalite.control.code import CodeStore
 from lambdalite.control.concurrency import ConcurrencyService
 from lambdalite.control.functions import FunctionService
 from lambdalite.control.tags import TagService
+from lambdalite.invoke.engine import Engine
+from lambdalite.loops import BackgroundLoop
 from lambdalite.model import AccessKey
 from lambdalite.queues import QueueService
 from lambdalite.settings import Settings
@@ -53,6 +58,7 @@ class Platform:
     functions: FunctionService
     root: RootSetup
     queues: QueueService
+    engine: Engine
     app: Starlette
 
     def close(self) -> None:
@@ -85,9 +91,11 @@ def build_platform(settings: Settings) -> Platform:
     )
     auth = Authenticator(accounts, settings.max_clock_skew_seconds)
 
-    names = FunctionsApi(functions, code_urls)
+    engine = Engine.build(settings, functions, function_store, alias_store, code)
+    names = FunctionsApi(functions, code_urls, engine.retire_soon)
     handlers: dict[str, Handler] = {
         **names.handlers(),
+        **InvokeApi(engine.invoker, names).handlers(),
         **VersionsApi(functions, names).handlers(),
         **AliasesApi(aliases, names, settings.region).handlers(),
         **SettingsApi(tags, concurrency, names, settings.region).handlers(),
@@ -106,13 +114,28 @@ def build_platform(settings: Settings) -> Platform:
             "version": __version__,
             "store": db.kind,
             "region": settings.region,
-            "isolation": "none: the execution engine is not part of this build yet",
+            "isolation": engine.isolation,
+            "isolated": engine.isolation_warning is None,
+            "sandboxes": {str(k): v for k, v in engine.pool.counts().items()},
         }
 
     queues = QueueService(db, settings.region)
     json_api = JsonProtocolApi([SqsApi(queues)], auth, max_request_bytes=4 * 1024 * 1024)
-    app = build_app(AdminApi(accounts, auth, health), code_urls, lambda_api, json_api)
-    return Platform(settings, db, accounts, functions, root, queues, app)
+    retention = BackgroundLoop("queue-retention", queues.run_once, interval_s=60)
+
+    @asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        await engine.start()
+        retention.start()
+        try:
+            yield
+        finally:
+            await retention.stop()
+            await engine.stop()
+
+    admin = AdminApi(accounts, auth, health)
+    app = build_app(admin, code_urls, lambda_api, json_api, lifespan)
+    return Platform(settings, db, accounts, functions, root, queues, engine, app)
 
 
 def serve(settings: Settings) -> None:
@@ -150,6 +173,9 @@ def _pinned_root(settings: Settings) -> AccessKey | None:
 
 def _announce(platform: Platform) -> None:
     s = platform.settings
+    warning = platform.engine.isolation_warning
+    if warning:
+        log.warning("WARNING: %s. Run as root on Linux for isolated sandboxes.", warning)
     lines = [
         f"lambdalite {__version__} listening on {s.endpoint} (store: {platform.db.kind})",
         f"root account {platform.root.account.account_id}, key {platform.root.key.access_key_id}",

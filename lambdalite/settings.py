@@ -45,6 +45,10 @@ class Settings:
     max_sync_payload_bytes: int = 6 * 1024 * 1024
     # The account-wide concurrency AWS gives by default (GetAccountSettings).
     account_concurrency: int = 1000
+    # An idle sandbox is kept this long for warm starts, then destroyed (scale to zero).
+    keep_alive_seconds: float = 600.0
+    # How often the reaper looks for idle sandboxes past their keep-alive.
+    reaper_interval_seconds: float = 15.0
 
     @property
     def resolved_database_url(self) -> str:

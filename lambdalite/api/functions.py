@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from lambdalite.api.code_urls import CodeUrlSigner
@@ -12,7 +13,7 @@ from lambdalite.control.arns import FunctionRef, parse_function_name, resolve_qu
 from lambdalite.control.functions import FunctionService
 from lambdalite.control.validation import check_architectures
 from lambdalite.errors import InvalidParameterValueException
-from lambdalite.model import FunctionConfig
+from lambdalite.model import LATEST, FunctionConfig
 
 # FunctionConfig field for each configuration member of the Create/Update requests.
 _SIMPLE_FIELDS = {
@@ -26,10 +27,21 @@ _SIMPLE_FIELDS = {
 _NOT_SUPPORTED = ("Layers", "VpcConfig", "FileSystemConfigs", "ImageConfig", "KMSKeyArn")
 
 
+# Told (account, function, version or None for all) when code or configuration changes,
+# so sandboxes of the old one are retired.
+ChangeListener = Callable[[str, str, str | None], None]
+
+
 class FunctionsApi:
-    def __init__(self, functions: FunctionService, code_urls: CodeUrlSigner) -> None:
+    def __init__(
+        self,
+        functions: FunctionService,
+        code_urls: CodeUrlSigner,
+        on_change: ChangeListener = lambda *_: None,
+    ) -> None:
         self._functions = functions
         self._code_urls = code_urls
+        self._on_change = on_change
 
     def handlers(self) -> dict[str, Handler]:
         return {
@@ -120,6 +132,7 @@ class FunctionsApi:
             dry_run=p.get("DryRun", False),
             architectures=check_architectures(architectures) if architectures else None,
         )
+        self._on_change(call.account_id, ref.name, LATEST)
         return function_configuration(version, self._functions.region)
 
     def update_configuration(self, call: Call) -> dict[str, Any]:
@@ -129,12 +142,14 @@ class FunctionsApi:
         version = self._functions.update_config(
             call.account_id, ref.name, _config_changes(p), p.get("RevisionId")
         )
+        self._on_change(call.account_id, ref.name, LATEST)
         return function_configuration(version, self._functions.region)
 
     def delete(self, call: Call) -> Reply:
         ref = self.ref(call)
         qualifier = resolve_qualifier(ref, call.params.get("Qualifier"))
         self._functions.delete(call.account_id, ref.name, qualifier)
+        self._on_change(call.account_id, ref.name, qualifier)
         return Reply(status=204)
 
 

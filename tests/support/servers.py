@@ -77,7 +77,7 @@ def start_server(
     )
     platform = build_platform(settings)
     config = uvicorn.Config(
-        platform.app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"
+        platform.app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)

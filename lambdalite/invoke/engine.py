@@ -1,0 +1,90 @@
+"""Engine: the execution side of one server — backend, SandboxPool, leases, the Invoker,
+and the reaper loop that keeps the pool's keep-alive and scale to zero going.
+
+The pool and its sandboxes belong to the server's event loop (zygotes die with the thread
+that spawned them), so control-plane code running on the thread pool asks for a retire
+with `retire_soon`, which hops onto that loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from lambdalite.control.arns import function_arn
+from lambdalite.control.code import CodeStore
+from lambdalite.control.functions import FunctionService
+from lambdalite.invoke.invoker import Invoker
+from lambdalite.invoke.limiter import ConcurrencyLimiter
+from lambdalite.loops import BackgroundLoop
+from lambdalite.sandbox.pool import SandboxPool
+from lambdalite.sandbox.zygote_backend import ZygoteBackend
+from lambdalite.settings import Settings
+from lambdalite.store.aliases import AliasStore
+from lambdalite.store.functions import FunctionStore
+
+log = logging.getLogger(__name__)
+
+
+class Engine:
+    def __init__(
+        self,
+        pool: SandboxPool,
+        invoker: Invoker,
+        limiter: ConcurrencyLimiter,
+        region: str,
+        isolation_warning: str | None,
+        reaper_interval_s: float,
+    ) -> None:
+        self.pool = pool
+        self.invoker = invoker
+        self.limiter = limiter
+        self.isolation_warning = isolation_warning
+        self._region = region
+        self._reaper = BackgroundLoop("sandbox-reaper", pool.run_once, reaper_interval_s)
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    @classmethod
+    def build(
+        cls,
+        settings: Settings,
+        functions: FunctionService,
+        function_store: FunctionStore,
+        aliases: AliasStore,
+        code: CodeStore,
+    ) -> Engine:
+        backend, warning = ZygoteBackend.for_this_host()
+        pool = SandboxPool(backend, keep_alive_s=settings.keep_alive_seconds)
+        limiter = ConcurrencyLimiter(settings.account_concurrency)
+        invoker = Invoker(functions, function_store, aliases, code, pool, limiter, settings.region)
+        return cls(
+            pool, invoker, limiter, settings.region, warning, settings.reaper_interval_seconds
+        )
+
+    @property
+    def isolation(self) -> str:
+        return self.isolation_warning or "namespaces + cgroups (zygote backend)"
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._reaper.start()
+
+    async def stop(self) -> None:
+        await self._reaper.stop()
+        await self.pool.close()
+        self._loop = None
+
+    def retire_soon(self, account_id: str, name: str, version: str | None) -> None:
+        """Code or configuration of a function (version) changed or went: its idle
+        sandboxes go now. Callable from any thread; a no-op before start()."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        arn = function_arn(self._region, account_id, name)
+        asyncio.run_coroutine_threadsafe(self._retire(arn, version), loop)
+
+    async def _retire(self, arn: str, version: str | None) -> None:
+        try:
+            await self.pool.retire(arn, version)
+        except Exception:  # never fail the API call that asked; the reaper cleans up later
+            log.exception("retiring sandboxes of %s failed", arn)

@@ -1,0 +1,176 @@
+"""The Invoker: one synchronous invocation from qualifier to result.
+
+    resolve the qualifier (weighted aliases) -> a SandboxSpec
+    take a Lease (reserved / account concurrency)      -> or 429
+    acquire a Sandbox from the pool (warm or cold)      -> run the invocation
+    write START / END / REPORT around the function's own log lines
+
+Blocking work (the store, extracting code) runs on the thread pool in one hop; the event
+loop only waits on sandboxes.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from starlette.concurrency import run_in_threadpool
+
+from lambdalite.control.arns import function_arn, is_version_number
+from lambdalite.control.code import CodeStore
+from lambdalite.control.functions import FunctionService
+from lambdalite.errors import ServiceException
+from lambdalite.invoke.limiter import ConcurrencyLimiter
+from lambdalite.logs.lines import end_line, report_line, start_line
+from lambdalite.model import LATEST, FunctionVersion
+from lambdalite.sandbox.backend import BackendError
+from lambdalite.sandbox.pool import SandboxPool
+from lambdalite.sandbox.spec import InvocationOutcome, InvocationRequest, SandboxSpec
+from lambdalite.store.aliases import AliasStore
+from lambdalite.store.functions import FunctionStore
+
+
+@dataclass(frozen=True)
+class InvocationResult:
+    request_id: str
+    payload: bytes
+    function_error: str | None
+    executed_version: str
+    log: bytes  # START, the function's lines, END, REPORT
+    outcome: InvocationOutcome
+
+
+@dataclass(frozen=True)
+class _Target:
+    version: FunctionVersion
+    spec: SandboxSpec
+    invoked_arn: str
+    reserved: int | None
+    reserved_total: int
+
+
+class Invoker:
+    def __init__(
+        self,
+        functions: FunctionService,
+        function_store: FunctionStore,
+        aliases: AliasStore,
+        code: CodeStore,
+        pool: SandboxPool,
+        limiter: ConcurrencyLimiter,
+        region: str,
+        choose: Callable[[], float] = random.random,
+    ) -> None:
+        self._functions = functions
+        self._function_store = function_store
+        self._aliases = aliases
+        self._code = code
+        self._pool = pool
+        self._limiter = limiter
+        self._region = region
+        self._choose = choose
+
+    async def check(self, account_id: str, name: str, qualifier: str | None) -> str:
+        """DryRun: the function and qualifier exist; returns the version that would run."""
+        target = await run_in_threadpool(self._target, account_id, name, qualifier)
+        return target.version.version
+
+    async def invoke(
+        self,
+        account_id: str,
+        name: str,
+        qualifier: str | None,
+        payload: bytes,
+        client_context: str | None = None,
+    ) -> InvocationResult:
+        target = await run_in_threadpool(self._target, account_id, name, qualifier)
+        request = InvocationRequest(
+            request_id=str(uuid.uuid4()),
+            payload=payload,
+            invoked_function_arn=target.invoked_arn,
+            client_context=client_context,
+        )
+        with self._limiter.lease(account_id, name, target.reserved, target.reserved_total):
+            try:
+                async with self._pool.acquire(target.spec) as sandbox:
+                    outcome = await sandbox.invoke(request)
+            except BackendError as exc:
+                raise ServiceException(
+                    f"The Lambda service could not start a sandbox: {exc}"
+                ) from exc
+        return InvocationResult(
+            request_id=request.request_id,
+            payload=outcome.payload,
+            function_error=outcome.function_error,
+            executed_version=target.version.version,
+            log=_log(target.spec, target.version.version, outcome),
+            outcome=outcome,
+        )
+
+    def _target(self, account_id: str, name: str, qualifier: str | None) -> _Target:
+        version = self._functions.version(
+            account_id, name, self._routed(account_id, name, qualifier)
+        )
+        function = self._functions.function(account_id, name)
+        config = version.config
+        spec = SandboxSpec(
+            account_id=account_id,
+            function_name=name,
+            version=version.version,
+            function_arn=function_arn(self._region, account_id, name),
+            code_dir=self._code.extract(version.code.sha256),
+            handler=config.handler,
+            runtime=config.runtime,
+            memory_mb=config.memory_size,
+            timeout_s=float(config.timeout),
+            ephemeral_storage_mb=config.ephemeral_storage,
+            environment=config.environment,
+            region=self._region,
+            revision=f"{version.revision_id}:{version.code.sha256}",
+        )
+        reserved_total = self._function_store.reserved_concurrency_total(account_id)
+        return _Target(
+            version,
+            spec,
+            function_arn(self._region, account_id, name, qualifier),
+            function.reserved_concurrency,
+            reserved_total,
+        )
+
+    def _routed(self, account_id: str, name: str, qualifier: str | None) -> str | None:
+        """An alias with weights sends each invocation to one of its two versions."""
+        if not qualifier or qualifier == LATEST or is_version_number(qualifier):
+            return qualifier
+        alias = self._aliases.get(account_id, name, qualifier)
+        if alias is None or not alias.routing_weights:
+            return qualifier
+        ((extra, weight),) = alias.routing_weights.items()
+        return extra if self._choose() < weight else alias.function_version
+
+
+def _log(spec: SandboxSpec, version: str, outcome: InvocationOutcome) -> bytes:
+    status = None
+    if outcome.error_type == "Sandbox.Timedout":
+        status = "timeout"
+    elif outcome.error_type in ("Runtime.ExitError", "Runtime.OutOfMemory"):
+        status = "error"
+    report = report_line(
+        outcome.request_id,
+        outcome.duration_ms,
+        spec.memory_mb,
+        outcome.max_memory_used_mb,
+        outcome.init_duration_ms if outcome.cold else None,
+        status,
+        outcome.error_type if status else None,
+    )
+    return b"".join(
+        [
+            outcome.init_log,
+            start_line(outcome.request_id, version).encode(),
+            outcome.log,
+            end_line(outcome.request_id).encode(),
+            report.encode(),
+        ]
+    )

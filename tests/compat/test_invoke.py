@@ -1,0 +1,202 @@
+"""Invoke through boto3, on real sandboxes: results, errors, logs, qualifiers, limits."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.compat.test_functions import error_of
+from tests.conftest import create, make_zip
+
+pytestmark = pytest.mark.sandbox
+
+ECHO = """
+import os
+
+def handler(event, context):
+    print("got", event)
+    return {
+        "event": event,
+        "function_name": context.function_name,
+        "function_version": context.function_version,
+        "invoked_function_arn": context.invoked_function_arn,
+        "memory_limit_in_mb": context.memory_limit_in_mb,
+        "request_id": context.aws_request_id,
+        "log_group_name": context.log_group_name,
+        "remaining_ms": context.get_remaining_time_in_millis(),
+        "client_context": getattr(context.client_context, "custom", None),
+        "env": {k: os.environ.get(k) for k in (
+            "AWS_LAMBDA_FUNCTION_NAME", "AWS_REGION", "GREETING", "_HANDLER",
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "LAMBDA_TASK_ROOT")},
+    }
+"""
+
+FAILING = """
+def handler(event, context):
+    raise ValueError("bad input: " + str(event.get("n")))
+"""
+
+SLEEPY = """
+import time
+
+def handler(event, context):
+    time.sleep(5)
+"""
+
+
+def deploy(lam: Any, name: str, source: str, **extra: Any) -> dict[str, Any]:
+    return create(lam, name, Code={"ZipFile": make_zip({"app.py": source})}, **extra)
+
+
+def invoke(lam: Any, name: str, event: Any = None, **extra: Any) -> tuple[dict[str, Any], Any]:
+    response = lam.invoke(FunctionName=name, Payload=json.dumps(event or {}), **extra)
+    return response, json.loads(response["Payload"].read() or b"null")
+
+
+def test_invoke_runs_the_handler_with_context_and_environment(
+    lam: Any, name: str, account: str
+) -> None:
+    deploy(lam, name, ECHO, Environment={"Variables": {"GREETING": "hi"}}, MemorySize=256)
+    response, body = invoke(lam, name, {"x": 1})
+    assert response["StatusCode"] == 200
+    assert "FunctionError" not in response
+    assert response["ExecutedVersion"] == "$LATEST"
+    assert body["event"] == {"x": 1}
+    assert body["function_name"] == name
+    assert body["function_version"] == "$LATEST"
+    assert body["invoked_function_arn"] == f"arn:aws:lambda:us-east-1:{account}:function:{name}"
+    assert int(body["memory_limit_in_mb"]) == 256
+    assert body["log_group_name"] == f"/aws/lambda/{name}"
+    assert 0 < body["remaining_ms"] <= 3000
+    assert body["env"] == {
+        "AWS_LAMBDA_FUNCTION_NAME": name,
+        "AWS_REGION": "us-east-1",
+        "GREETING": "hi",
+        "_HANDLER": "app.handler",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256",
+        "LAMBDA_TASK_ROOT": "/var/task",
+    }
+
+
+def test_tail_returns_the_invocations_log(lam: Any, name: str) -> None:
+    deploy(lam, name, ECHO)
+    response, body = invoke(lam, name, {"k": "v"}, LogType="Tail")
+    log = base64.b64decode(response["LogResult"]).decode()
+    request_id = body["request_id"]
+    assert f"START RequestId: {request_id} Version: $LATEST" in log
+    assert "got {'k': 'v'}" in log
+    assert f"END RequestId: {request_id}" in log
+    assert f"REPORT RequestId: {request_id}\tDuration: " in log
+    assert "\tMemory Size: 128 MB\t" in log
+
+
+def test_unhandled_exception_is_data_not_an_http_error(lam: Any, name: str) -> None:
+    deploy(lam, name, FAILING)
+    response, body = invoke(lam, name, {"n": 7})
+    assert response["StatusCode"] == 200
+    assert response["FunctionError"] == "Unhandled"
+    assert body["errorType"] == "ValueError"
+    assert body["errorMessage"] == "bad input: 7"
+    assert any("app.py" in frame for frame in body["stackTrace"])
+
+
+def test_timeout_is_sandbox_timedout(lam: Any, name: str) -> None:
+    deploy(lam, name, SLEEPY, Timeout=1)
+    response, body = invoke(lam, name)
+    assert response["FunctionError"] == "Unhandled"
+    assert body["errorType"] == "Sandbox.Timedout"
+    assert body["errorMessage"].endswith("Error: Task timed out after 1.00 seconds")
+
+
+def test_qualifiers_choose_the_version_that_runs(lam: Any, name: str) -> None:
+    deploy(lam, name, "def handler(e, c):\n    return 'one'\n", Publish=True)
+    lam.update_function_code(
+        FunctionName=name, ZipFile=make_zip({"app.py": "def handler(e, c):\n    return 'two'\n"})
+    )
+    lam.create_alias(FunctionName=name, Name="live", FunctionVersion="1")
+    for qualifier, expected, version in (
+        ("1", "one", "1"),
+        ("live", "one", "1"),
+        ("$LATEST", "two", "$LATEST"),
+    ):
+        response, body = invoke(lam, name, Qualifier=qualifier)
+        assert (body, response["ExecutedVersion"]) == (expected, version)
+    response, body = invoke(lam, f"{name}:live")
+    assert body == "one"
+
+
+def test_weighted_alias_sends_traffic_to_both_versions(lam: Any, name: str) -> None:
+    deploy(lam, name, "def handler(e, c):\n    return 1\n", Publish=True)
+    lam.update_function_code(
+        FunctionName=name,
+        ZipFile=make_zip({"app.py": "def handler(e, c):\n    return 2\n"}),
+        Publish=True,
+    )
+    lam.create_alias(
+        FunctionName=name,
+        Name="canary",
+        FunctionVersion="1",
+        RoutingConfig={"AdditionalVersionWeights": {"2": 0.5}},
+    )
+    executed = {invoke(lam, name, Qualifier="canary")[0]["ExecutedVersion"] for _ in range(40)}
+    assert executed == {"1", "2"}
+
+
+def test_updated_code_runs_at_once(lam: Any, name: str) -> None:
+    deploy(lam, name, "def handler(e, c):\n    return 'old'\n")
+    assert invoke(lam, name)[1] == "old"
+    lam.update_function_code(
+        FunctionName=name, ZipFile=make_zip({"app.py": "def handler(e, c):\n    return 'new'\n"})
+    )
+    assert invoke(lam, name)[1] == "new"
+
+
+def test_client_context_reaches_the_handler(lam: Any, name: str) -> None:
+    deploy(lam, name, ECHO)
+    context = base64.b64encode(json.dumps({"custom": {"app": "mobile"}}).encode()).decode()
+    _, body = invoke(lam, name, ClientContext=context)
+    assert body["client_context"] == {"app": "mobile"}
+
+
+def test_dry_run_checks_without_running(lam: Any, name: str) -> None:
+    deploy(lam, name, ECHO)
+    response = lam.invoke(FunctionName=name, InvocationType="DryRun")
+    assert response["StatusCode"] == 204
+
+
+def test_payload_that_is_not_json_is_refused(lam: Any, name: str) -> None:
+    deploy(lam, name, ECHO)
+    with pytest.raises(ClientError) as excinfo:
+        lam.invoke(FunctionName=name, Payload=b"\x87not json")
+    code, message, status = error_of(excinfo)
+    assert (code, status) == ("InvalidRequestContentException", 400)
+    assert message.startswith("Could not parse request body into json")
+
+
+def test_payload_over_6_mb_is_too_large(lam: Any, name: str) -> None:
+    deploy(lam, name, ECHO)
+    with pytest.raises(ClientError) as excinfo:
+        lam.invoke(FunctionName=name, Payload=json.dumps("x" * (6 * 1024 * 1024)))
+    code, message, status = error_of(excinfo)
+    assert (code, status) == ("RequestEntityTooLargeException", 413)
+    assert message == "Request must be smaller than 6291456 bytes for the InvokeFunction operation"
+
+
+def test_reserved_concurrency_zero_throttles(lam: Any, name: str) -> None:
+    deploy(lam, name, ECHO)
+    lam.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=0)
+    with pytest.raises(ClientError) as excinfo:
+        invoke(lam, name)
+    code, _, status = error_of(excinfo)
+    assert (code, status) == ("TooManyRequestsException", 429)
+    assert excinfo.value.response["Reason"] == "ReservedFunctionConcurrentInvocationLimitExceeded"
+
+
+def test_unknown_function_is_not_found(lam: Any, name: str) -> None:
+    with pytest.raises(ClientError) as excinfo:
+        invoke(lam, name)
+    assert error_of(excinfo)[0] == "ResourceNotFoundException"
