@@ -46,6 +46,7 @@ from lambdalite.store.accounts import AccountStore
 from lambdalite.store.aliases import AliasStore
 from lambdalite.store.database import Database
 from lambdalite.store.functions import FunctionStore
+from lambdalite.store.logs import LogStore
 
 log = logging.getLogger("lambdalite")
 
@@ -91,7 +92,7 @@ def build_platform(settings: Settings) -> Platform:
     )
     auth = Authenticator(accounts, settings.max_clock_skew_seconds)
 
-    engine = Engine.build(settings, functions, function_store, alias_store, code)
+    engine = Engine.build(settings, functions, function_store, alias_store, code, LogStore(db))
     names = FunctionsApi(functions, code_urls, engine.retire_soon)
     handlers: dict[str, Handler] = {
         **names.handlers(),

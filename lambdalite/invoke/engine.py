@@ -16,12 +16,14 @@ from lambdalite.control.code import CodeStore
 from lambdalite.control.functions import FunctionService
 from lambdalite.invoke.invoker import Invoker
 from lambdalite.invoke.limiter import ConcurrencyLimiter
+from lambdalite.logs.writer import LogWriter
 from lambdalite.loops import BackgroundLoop
 from lambdalite.sandbox.pool import SandboxPool
 from lambdalite.sandbox.zygote_backend import ZygoteBackend
 from lambdalite.settings import Settings
 from lambdalite.store.aliases import AliasStore
 from lambdalite.store.functions import FunctionStore
+from lambdalite.store.logs import LogStore
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +34,7 @@ class Engine:
         pool: SandboxPool,
         invoker: Invoker,
         limiter: ConcurrencyLimiter,
+        logs: LogWriter,
         region: str,
         isolation_warning: str | None,
         reaper_interval_s: float,
@@ -39,9 +42,12 @@ class Engine:
         self.pool = pool
         self.invoker = invoker
         self.limiter = limiter
+        self.logs = logs
         self.isolation_warning = isolation_warning
         self._region = region
         self._reaper = BackgroundLoop("sandbox-reaper", pool.run_once, reaper_interval_s)
+        # A short interval: logs appear within a fraction of a second, in one batch each.
+        self._log_flusher = BackgroundLoop("log-writer", logs.run_once, 0.2)
         self._loop: asyncio.AbstractEventLoop | None = None
 
     @classmethod
@@ -52,13 +58,17 @@ class Engine:
         function_store: FunctionStore,
         aliases: AliasStore,
         code: CodeStore,
+        log_store: LogStore,
     ) -> Engine:
         backend, warning = ZygoteBackend.for_this_host()
         pool = SandboxPool(backend, keep_alive_s=settings.keep_alive_seconds)
         limiter = ConcurrencyLimiter(settings.account_concurrency)
-        invoker = Invoker(functions, function_store, aliases, code, pool, limiter, settings.region)
+        logs = LogWriter(log_store)
+        invoker = Invoker(
+            functions, function_store, aliases, code, pool, limiter, logs, settings.region
+        )
         return cls(
-            pool, invoker, limiter, settings.region, warning, settings.reaper_interval_seconds
+            pool, invoker, limiter, logs, settings.region, warning, settings.reaper_interval_seconds
         )
 
     @property
@@ -68,10 +78,13 @@ class Engine:
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._reaper.start()
+        self._log_flusher.start()
 
     async def stop(self) -> None:
         await self._reaper.stop()
         await self.pool.close()
+        await self._log_flusher.stop()
+        await self.logs.run_once()  # what the last invocations printed
         self._loop = None
 
     def retire_soon(self, account_id: str, name: str, version: str | None) -> None:

@@ -24,6 +24,7 @@ from lambdalite.control.functions import FunctionService
 from lambdalite.errors import ServiceException
 from lambdalite.invoke.limiter import ConcurrencyLimiter
 from lambdalite.logs.lines import end_line, report_line, start_line
+from lambdalite.logs.writer import LogWriter
 from lambdalite.model import LATEST, FunctionVersion
 from lambdalite.sandbox.backend import BackendError
 from lambdalite.sandbox.pool import SandboxPool
@@ -60,6 +61,7 @@ class Invoker:
         code: CodeStore,
         pool: SandboxPool,
         limiter: ConcurrencyLimiter,
+        logs: LogWriter,
         region: str,
         choose: Callable[[], float] = random.random,
     ) -> None:
@@ -69,6 +71,7 @@ class Invoker:
         self._code = code
         self._pool = pool
         self._limiter = limiter
+        self._logs = logs
         self._region = region
         self._choose = choose
 
@@ -100,12 +103,16 @@ class Invoker:
                 raise ServiceException(
                     f"The Lambda service could not start a sandbox: {exc}"
                 ) from exc
+        log = _log(target.spec, target.version.version, outcome)
+        config = target.version.config
+        log_group = config.log_group or target.spec.log_group
+        self._logs.submit(account_id, log_group, outcome.log_stream, log)
         return InvocationResult(
             request_id=request.request_id,
             payload=outcome.payload,
             function_error=outcome.function_error,
             executed_version=target.version.version,
-            log=_log(target.spec, target.version.version, outcome),
+            log=log,
             outcome=outcome,
         )
 

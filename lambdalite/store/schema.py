@@ -95,4 +95,4 @@ aliases = Table(
 )
 
 # Tables of other services share this metadata (one Alembic target); imported last.
-from lambdalite.store import queue_schema  # noqa: E402,F401
+from lambdalite.store import log_schema, queue_schema  # noqa: E402,F401

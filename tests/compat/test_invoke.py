@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
+import re
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 
+from lambdalite.store.logs import LogStore
 from tests.compat.test_functions import error_of
 from tests.conftest import create, make_zip
 
@@ -200,3 +203,39 @@ def test_unknown_function_is_not_found(lam: Any, name: str) -> None:
     with pytest.raises(ClientError) as excinfo:
         invoke(lam, name)
     assert error_of(excinfo)[0] == "ResourceNotFoundException"
+
+
+def stored_lines(server: Any, account: str, name: str) -> dict[str, list[str]]:
+    """Every stream of the function's log group, after the writer's next flush."""
+    engine = server.platform.engine
+    future = asyncio.run_coroutine_threadsafe(engine.logs.run_once(), engine._loop)
+    future.result(timeout=10)
+    store = LogStore(server.platform.db)
+    group = f"/aws/lambda/{name}"
+    return {
+        stream: [e.message for e in store.events(account, group, stream)]
+        for stream in store.streams(account, group)
+    }
+
+
+def test_logs_are_stored_one_stream_per_sandbox(
+    server: Any, lam: Any, name: str, account: str
+) -> None:
+    deploy(lam, name, ECHO)
+    first = invoke(lam, name, {"n": 1})[1]["request_id"]
+    second = invoke(lam, name, {"n": 2})[1]["request_id"]
+    streams = stored_lines(server, account, name)
+    assert len(streams) == 1, "two warm invocations share their sandbox's stream"
+    ((stream, lines),) = streams.items()
+    assert re.fullmatch(r"\d{4}/\d{2}/\d{2}/\[\$LATEST\][0-9a-f]{32}", stream)
+    assert lines[lines.index(f"START RequestId: {first} Version: $LATEST\n") + 1] == (
+        "got {'n': 1}\n"
+    )
+    assert f"END RequestId: {second}\n" in lines
+    assert sum(line.startswith("REPORT RequestId: ") for line in lines) == 2
+    assert next(line for line in lines if "Init Duration" in line).startswith(
+        f"REPORT RequestId: {first}"
+    ), "only the cold invocation reports its init"
+    lam.update_function_configuration(FunctionName=name, MemorySize=256)
+    invoke(lam, name, {"n": 3})
+    assert len(stored_lines(server, account, name)) == 2, "a new sandbox, a new stream"

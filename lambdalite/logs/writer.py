@@ -1,0 +1,68 @@
+"""LogWriter: functions' log lines, buffered in memory and stored in batches.
+
+An invocation hands its whole log (START, the function's lines, END, REPORT) to
+`submit`, which only appends to a buffer: the invoke path never waits on the disk.
+`run_once()` stores everything buffered in one transaction, so a burst of invocations
+costs one fsync, not one each. Logs are not under "accepted means durable": a crash can
+lose the last flush interval's lines, as CloudWatch's own agents can.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Callable
+
+from starlette.concurrency import run_in_threadpool
+
+from lambdalite.store.logs import LogStore, StreamBatch
+
+log = logging.getLogger(__name__)
+# One event per line, the newline kept (CloudWatch keeps it); only "\n" ends a line, so a
+# traceback indented with U+00A0 or holding "\r" stays inside its event.
+_LINE = re.compile(r"[^\n]*\n|[^\n]+$")
+
+
+class LogWriter:
+    def __init__(
+        self,
+        store: LogStore,
+        max_buffered_events: int = 200_000,
+        clock_ms: Callable[[], int] = lambda: int(time.time() * 1000),
+    ) -> None:
+        self._store = store
+        self._max = max_buffered_events
+        self._clock_ms = clock_ms
+        self._buffer: list[StreamBatch] = []
+        self._buffered_events = 0
+        self.dropped_events = 0
+
+    def submit(self, account_id: str, log_group: str, log_stream: str, text: bytes) -> None:
+        now = self._clock_ms()
+        lines = _LINE.findall(text.decode("utf-8", errors="replace"))
+        if not lines:
+            return
+        if self._buffered_events + len(lines) > self._max:
+            # The store is not keeping up: shed rather than grow without bound, and count it.
+            self.dropped_events += len(lines)
+            return
+        self._buffer.append(
+            StreamBatch(account_id, log_group, log_stream, [(now, line) for line in lines])
+        )
+        self._buffered_events += len(lines)
+
+    async def run_once(self) -> int:
+        """Store what is buffered; returns how many events were written."""
+        batches, self._buffer = self._buffer, []
+        count, self._buffered_events = self._buffered_events, 0
+        if not batches:
+            return 0
+        try:
+            await run_in_threadpool(self._store.append, batches, self._clock_ms())
+        except Exception:
+            # Put them back in front, to be retried on the next pass.
+            self._buffer[:0] = batches
+            self._buffered_events += count
+            raise
+        return count
