@@ -5,6 +5,7 @@ Every command but `serve` is a thin client of the HTTP API, never of the store.
 
 from __future__ import annotations
 
+import base64
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -156,6 +157,32 @@ def remove(name: str) -> None:
     with _api() as client:
         client.delete_function(FunctionName=name)
     console.print(f"deleted {name}")
+
+
+@main.command("invoke")
+@click.argument("name")
+@click.option("--payload", default="{}", help="The event, as JSON (default {}).")
+@click.option("--qualifier", default=None, help="A version number or alias.")
+@click.option("--tail", is_flag=True, help="Also print the invocation's log tail (stderr).")
+def invoke(name: str, payload: str, qualifier: str | None, tail: bool) -> None:
+    """Invoke function NAME and print its result; exit 1 if the function failed."""
+    extra: dict[str, Any] = {"Qualifier": qualifier} if qualifier else {}
+    with _api() as client:
+        response = client.invoke(
+            FunctionName=name, Payload=payload.encode(), LogType="Tail" if tail else "None", **extra
+        )
+        result = response["Payload"].read().decode("utf-8", errors="replace")
+    if tail and response.get("LogResult"):
+        log_tail = base64.b64decode(response["LogResult"]).decode("utf-8", errors="replace")
+        errors.print(log_tail, markup=False, highlight=False, end="")
+    console.print(result, markup=False, highlight=False)
+    if response.get("FunctionError"):
+        errors.print(
+            f"error: the function failed ({response['FunctionError']}) in version "
+            f"{response.get('ExecutedVersion')}",
+            markup=False,
+        )
+        sys.exit(1)
 
 
 @main.group()

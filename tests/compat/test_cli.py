@@ -7,6 +7,7 @@ the way a user would check it with the AWS tools.
 from __future__ import annotations
 
 import io
+import json
 import os
 import re
 import urllib.request
@@ -294,3 +295,33 @@ def test_invalid_options_are_reported(env: Env, source: Path, name: str) -> None
     line = one_line_error(run(env, "deploy", source, "--name", name, "--memory", "64"))
     assert "MemorySize" in line
     assert "128" in line
+
+
+def test_invoke_prints_the_result_and_the_log_tail(server: Any, env: Any, tmp_path: Any) -> None:
+    source = tmp_path / "echo"
+    source.mkdir()
+    (source / "app.py").write_text(
+        "def handler(event, context):\n"
+        "    print('seen', event['n'])\n"
+        "    return {'double': event['n'] * 2}\n"
+    )
+    name = f"cli-invoke-{uuid.uuid4().hex[:8]}"
+    runner = CliRunner()
+    assert runner.invoke(main, ["deploy", str(source), "--name", name], env=env).exit_code == 0
+    result = runner.invoke(main, ["invoke", name, "--payload", '{"n": 21}', "--tail"], env=env)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == {"double": 42}
+    assert "seen 21" in result.stderr and "REPORT RequestId:" in result.stderr
+
+
+def test_invoke_of_a_failing_function_exits_1(server: Any, env: Any, tmp_path: Any) -> None:
+    source = tmp_path / "boom"
+    source.mkdir()
+    (source / "app.py").write_text("def handler(event, context):\n    raise KeyError('k')\n")
+    name = f"cli-boom-{uuid.uuid4().hex[:8]}"
+    runner = CliRunner()
+    assert runner.invoke(main, ["deploy", str(source), "--name", name], env=env).exit_code == 0
+    result = runner.invoke(main, ["invoke", name], env=env)
+    assert result.exit_code == 1
+    assert json.loads(result.stdout)["errorType"] == "KeyError"
+    assert "the function failed (Unhandled)" in result.stderr
