@@ -91,6 +91,10 @@ class UnknownOperationException(ApiError):
     status = 404
 
 
+class ProvisionedConcurrencyConfigNotFoundException(ApiError):
+    status = 404
+
+
 # 405, 409, 412, 413, 415, 429
 class MethodNotAllowedException(ApiError):
     status = 405

@@ -28,6 +28,7 @@ from lambdalite.api.functions import FunctionsApi
 from lambdalite.api.invoke import InvokeApi
 from lambdalite.api.json_protocol import JsonProtocolApi
 from lambdalite.api.operations import OperationTable
+from lambdalite.api.provisioned import ProvisionedApi
 from lambdalite.api.settings_api import SettingsApi
 from lambdalite.api.sqs import SqsApi
 from lambdalite.api.versions import VersionsApi
@@ -36,6 +37,7 @@ from lambdalite.control.aliases import AliasService
 from lambdalite.control.code import CodeStore
 from lambdalite.control.concurrency import ConcurrencyService
 from lambdalite.control.functions import FunctionService
+from lambdalite.control.provisioned import ProvisionedConcurrencyService
 from lambdalite.control.tags import TagService
 from lambdalite.invoke.engine import Engine
 from lambdalite.loops import BackgroundLoop
@@ -47,6 +49,7 @@ from lambdalite.store.aliases import AliasStore
 from lambdalite.store.database import Database
 from lambdalite.store.functions import FunctionStore
 from lambdalite.store.logs import LogStore
+from lambdalite.store.provisioned import ProvisionedStore
 
 log = logging.getLogger("lambdalite")
 
@@ -92,11 +95,19 @@ def build_platform(settings: Settings) -> Platform:
     )
     auth = Authenticator(accounts, settings.max_clock_skew_seconds)
 
-    engine = Engine.build(settings, functions, function_store, alias_store, code, LogStore(db))
+    provisioned = ProvisionedConcurrencyService(
+        ProvisionedStore(db), functions, function_store, settings.account_concurrency
+    )
+    engine = Engine.build(
+        settings, functions, function_store, alias_store, code, LogStore(db), provisioned
+    )
     names = FunctionsApi(functions, code_urls, engine.retire_soon)
     handlers: dict[str, Handler] = {
         **names.handlers(),
         **InvokeApi(engine.invoker, names).handlers(),
+        **ProvisionedApi(
+            provisioned, names, engine.available, engine.provision_soon, settings.region
+        ).handlers(),
         **VersionsApi(functions, names).handlers(),
         **AliasesApi(aliases, names, settings.region).handlers(),
         **SettingsApi(tags, concurrency, names, settings.region).handlers(),

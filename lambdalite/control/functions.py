@@ -108,7 +108,9 @@ class FunctionService:
         if self._functions.get(account_id, name) is not None:
             raise self._exists(name)
         code = self._store_code(zip_file)
-        latest = FunctionVersion(account_id, name, LATEST, config, code, _revision(), _now())
+        latest = FunctionVersion(
+            account_id, name, LATEST, config, code, _revision(), now_timestamp()
+        )
         try:
             self._functions.create(latest, tags)
         except FunctionExists:
@@ -133,13 +135,15 @@ class FunctionService:
             manifest = check_zip(zip_file, self._limits)
             code = Code(manifest.sha256, manifest.size)
             return FunctionVersion(
-                account_id, name, LATEST, current.config, code, current.revision_id, _now()
+                account_id, name, LATEST, current.config, code, current.revision_id, now_timestamp()
             )
         code = self._store_code(zip_file)
         config = current.config
         if architectures:
             config = config.updated(architectures=architectures)
-        updated = FunctionVersion(account_id, name, LATEST, config, code, _revision(), _now())
+        updated = FunctionVersion(
+            account_id, name, LATEST, config, code, _revision(), now_timestamp()
+        )
         if not self._functions.update_latest(updated, current.revision_id):
             self._forget_code([code.sha256])
             raise PreconditionFailedException(REVISION_MISMATCH)
@@ -159,7 +163,7 @@ class FunctionService:
         check_ranges(changes)
         config = current.config.updated(**changes)
         updated = FunctionVersion(
-            account_id, name, LATEST, config, current.code, _revision(), _now()
+            account_id, name, LATEST, config, current.code, _revision(), now_timestamp()
         )
         if not self._functions.update_latest(updated, current.revision_id):
             raise PreconditionFailedException(REVISION_MISMATCH)
@@ -186,7 +190,7 @@ class FunctionService:
 
         def make(number: int) -> FunctionVersion:
             return FunctionVersion(
-                account_id, name, str(number), config, latest.code, _revision(), _now()
+                account_id, name, str(number), config, latest.code, _revision(), now_timestamp()
             )
 
         # A version equal to the newest one is returned as is (AWS's PublishVersion rule);
@@ -257,6 +261,6 @@ def _revision() -> str:
     return str(uuid.uuid4())
 
 
-def _now() -> str:
+def now_timestamp() -> str:
     """LastModified in AWS's format: 2026-11-26T16:30:00.123+0000."""
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "+0000"

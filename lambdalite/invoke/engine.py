@@ -11,9 +11,13 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from starlette.concurrency import run_in_threadpool
+
 from lambdalite.control.arns import function_arn
 from lambdalite.control.code import CodeStore
 from lambdalite.control.functions import FunctionService
+from lambdalite.control.provisioned import ProvisionedConcurrencyService
+from lambdalite.errors import ApiError
 from lambdalite.invoke.invoker import Invoker
 from lambdalite.invoke.limiter import ConcurrencyLimiter
 from lambdalite.logs.writer import LogWriter
@@ -35,6 +39,7 @@ class Engine:
         invoker: Invoker,
         limiter: ConcurrencyLimiter,
         logs: LogWriter,
+        provisioned: ProvisionedConcurrencyService,
         region: str,
         isolation_warning: str | None,
         reaper_interval_s: float,
@@ -43,11 +48,13 @@ class Engine:
         self.invoker = invoker
         self.limiter = limiter
         self.logs = logs
+        self._provisioned = provisioned
         self.isolation_warning = isolation_warning
         self._region = region
         self._reaper = BackgroundLoop("sandbox-reaper", pool.run_once, reaper_interval_s)
         # A short interval: logs appear within a fraction of a second, in one batch each.
         self._log_flusher = BackgroundLoop("log-writer", logs.run_once, 0.2)
+        self._provisioner = BackgroundLoop("provisioner", self.provision_once, reaper_interval_s)
         self._loop: asyncio.AbstractEventLoop | None = None
 
     @classmethod
@@ -59,6 +66,7 @@ class Engine:
         aliases: AliasStore,
         code: CodeStore,
         log_store: LogStore,
+        provisioned: ProvisionedConcurrencyService,
     ) -> Engine:
         backend, warning = ZygoteBackend.for_this_host()
         pool = SandboxPool(backend, keep_alive_s=settings.keep_alive_seconds)
@@ -68,7 +76,14 @@ class Engine:
             functions, function_store, aliases, code, pool, limiter, logs, settings.region
         )
         return cls(
-            pool, invoker, limiter, logs, settings.region, warning, settings.reaper_interval_seconds
+            pool,
+            invoker,
+            limiter,
+            logs,
+            provisioned,
+            settings.region,
+            warning,
+            settings.reaper_interval_seconds,
         )
 
     @property
@@ -79,13 +94,43 @@ class Engine:
         self._loop = asyncio.get_running_loop()
         self._reaper.start()
         self._log_flusher.start()
+        self._provisioner.start()
 
     async def stop(self) -> None:
+        await self._provisioner.stop()
         await self._reaper.stop()
         await self.pool.close()
         await self._log_flusher.stop()
         await self.logs.run_once()  # what the last invocations printed
         self._loop = None
+
+    async def provision_once(self) -> None:
+        """Reconcile provisioned concurrency: the pool keeps each configured version (an
+        alias: its primary version) at the requested number of initialised sandboxes."""
+        configs = await run_in_threadpool(self._provisioned.all)
+        wanted = []
+        for config in configs:
+            try:
+                spec = await run_in_threadpool(
+                    self.invoker.spec_for, config.account_id, config.function_name, config.qualifier
+                )
+            except ApiError:  # the version or alias went away; its config goes with it later
+                continue
+            wanted.append((spec, config.requested))
+        await self.pool.provision(wanted)
+
+    def available(self, account_id: str, name: str, qualifier: str) -> int:
+        """Initialised sandboxes of what a qualifier runs (any thread)."""
+        try:
+            return self.pool.size(self.invoker.spec_for(account_id, name, qualifier))
+        except ApiError:
+            return 0
+
+    def provision_soon(self) -> None:
+        """Run a reconcile pass now (any thread); a no-op before start()."""
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            asyncio.run_coroutine_threadsafe(self.provision_once(), loop)
 
     def retire_soon(self, account_id: str, name: str, version: str | None) -> None:
         """Code or configuration of a function (version) changed or went: its idle

@@ -116,17 +116,30 @@ class Invoker:
             outcome=outcome,
         )
 
+    def spec_for(self, account_id: str, name: str, qualifier: str | None) -> SandboxSpec:
+        """The spec a qualifier runs (an alias's primary version; no weighted routing)."""
+        return self._spec(self._functions.version(account_id, name, qualifier))
+
     def _target(self, account_id: str, name: str, qualifier: str | None) -> _Target:
-        version = self._functions.version(
-            account_id, name, self._routed(account_id, name, qualifier)
-        )
+        routed = self._routed(account_id, name, qualifier)
+        version = self._functions.version(account_id, name, routed)
         function = self._functions.function(account_id, name)
+        reserved_total = self._function_store.reserved_concurrency_total(account_id)
+        return _Target(
+            version,
+            self._spec(version),
+            function_arn(self._region, account_id, name, qualifier),
+            function.reserved_concurrency,
+            reserved_total,
+        )
+
+    def _spec(self, version: FunctionVersion) -> SandboxSpec:
         config = version.config
-        spec = SandboxSpec(
-            account_id=account_id,
-            function_name=name,
+        return SandboxSpec(
+            account_id=version.account_id,
+            function_name=version.function_name,
             version=version.version,
-            function_arn=function_arn(self._region, account_id, name),
+            function_arn=function_arn(self._region, version.account_id, version.function_name),
             code_dir=self._code.extract(version.code.sha256),
             handler=config.handler,
             runtime=config.runtime,
@@ -136,14 +149,6 @@ class Invoker:
             environment=config.environment,
             region=self._region,
             revision=f"{version.revision_id}:{version.code.sha256}",
-        )
-        reserved_total = self._function_store.reserved_concurrency_total(account_id)
-        return _Target(
-            version,
-            spec,
-            function_arn(self._region, account_id, name, qualifier),
-            function.reserved_concurrency,
-            reserved_total,
         )
 
     def _routed(self, account_id: str, name: str, qualifier: str | None) -> str | None:

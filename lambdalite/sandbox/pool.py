@@ -59,6 +59,7 @@ class SandboxPool:
         self.keep_alive_s = keep_alive_s
         self.clock = clock
         self._versions: dict[str, _Version] = {}
+        self._minimums: dict[str, int] = {}  # spec.key -> sandboxes kept initialised
         self._closed = False
         self.cold_starts = 0
         self.warm_starts = 0
@@ -115,6 +116,7 @@ class SandboxPool:
         version = self._version(spec)
         for _ in range(count):
             sandbox = await Sandbox.start(spec, self.backend, clock=self.clock)
+            sandbox.provisioned = True
             if sandbox.state is SandboxState.IDLE:
                 version.idle.insert(0, sandbox)
             else:
@@ -127,12 +129,20 @@ class SandboxPool:
         destroyed = 0
         for key, version in list(self._versions.items()):
             expired = [s for s in version.idle if now - s.last_used >= self.keep_alive_s]
+            # Provisioned concurrency: the least recently used expire, the rest are kept.
+            keep = self._minimums.get(key, 0) - len(version.busy)
+            if keep > 0:
+                expired = sorted(expired, key=lambda s: s.last_used)[: max(0, len(expired) - keep)]
             dead = [s for s in version.idle if s.state is not SandboxState.IDLE]
             for sandbox in {*expired, *dead}:
                 version.idle.remove(sandbox)
                 await sandbox.destroy()
                 destroyed += 1 if sandbox in expired else 0
-            if version.empty and now - version.last_used >= self.keep_alive_s:
+            if (
+                version.empty
+                and key not in self._minimums
+                and now - version.last_used >= self.keep_alive_s
+            ):
                 del self._versions[key]
                 await self.backend.release(version.spec)
         return destroyed
@@ -151,6 +161,24 @@ class SandboxPool:
                 await sandbox.destroy()
             entry.idle.clear()
             await self.backend.release(spec)
+
+    async def provision(self, wanted: list[tuple[SandboxSpec, int]]) -> None:
+        """Provisioned concurrency: keep at least `count` sandboxes of each spec
+        initialised (idle ones are exempt from keep-alive), starting what is missing.
+        Replaces the previous wishes wholesale; specs no longer wanted age out normally."""
+        self._minimums = {spec.key: count for spec, count in wanted}
+        for spec, count in wanted:
+            missing = count - self.size(spec)
+            if missing > 0:
+                await self.prewarm(spec, missing)
+
+    def size(self, spec: SandboxSpec) -> int:
+        """Initialised sandboxes of `spec` (idle or busy), not counting ones starting."""
+        version = self._versions.get(spec.key)
+        if version is None:
+            return 0
+        idle = sum(1 for s in version.idle if s.state is SandboxState.IDLE)
+        return idle + len(version.busy)
 
     def counts(self) -> dict[SandboxState, int]:
         """Sandboxes per state, for metrics and GET /health."""

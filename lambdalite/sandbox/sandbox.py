@@ -89,6 +89,7 @@ class Sandbox:
         self.log_stream = log_stream
         self.state = SandboxState.STARTING
         self.invocations = 0
+        self.provisioned = False  # started ahead of traffic by SandboxPool.prewarm
         self._clock = clock
         self.last_used = clock()
         self.init_duration_ms: float | None = None
@@ -185,7 +186,10 @@ class Sandbox:
         duration_ms: float = 0.0,
         tail: bytes = b"",
     ) -> InvocationOutcome:
-        cold = self.invocations == 0
+        first = self.invocations == 0
+        # A provisioned sandbox ran its init ahead of traffic: its first invocation is not
+        # a cold start and reports no Init Duration (its init lines still go to its log).
+        cold = first and not self.provisioned
         self.invocations += 1
         self._log.drain(self.process.log_fd)
         return InvocationOutcome(
@@ -194,7 +198,7 @@ class Sandbox:
             function_error="Unhandled" if error_type else None,
             error_type=error_type,
             log=self._log.take() + tail,
-            init_log=self._init_log if cold else b"",
+            init_log=self._init_log if first else b"",
             log_stream=self.log_stream,
             cold=cold,
             init_duration_ms=self.init_duration_ms if cold else None,

@@ -94,5 +94,21 @@ aliases = Table(
     ),
 )
 
+# Provisioned concurrency of a published version or an alias ("qualifier").
+provisioned_concurrency = Table(
+    "provisioned_concurrency",
+    metadata,
+    Column("account_id", String(12), primary_key=True),
+    Column("function_name", String(64), primary_key=True),
+    Column("qualifier", String(128), primary_key=True),
+    Column("requested", Integer, nullable=False),
+    Column("last_modified", String(32), nullable=False),
+    ForeignKeyConstraint(
+        ["account_id", "function_name"],
+        ["functions.account_id", "functions.name"],
+        ondelete="CASCADE",
+    ),
+)
+
 # Tables of other services share this metadata (one Alembic target); imported last.
 from lambdalite.store import log_schema, queue_schema  # noqa: E402,F401

@@ -239,3 +239,54 @@ def test_logs_are_stored_one_stream_per_sandbox(
     lam.update_function_configuration(FunctionName=name, MemorySize=256)
     invoke(lam, name, {"n": 3})
     assert len(stored_lines(server, account, name)) == 2, "a new sandbox, a new stream"
+
+
+def provision(server: Any) -> None:
+    """Run the engine's provisioned-concurrency reconcile pass now (its run_once)."""
+    engine = server.platform.engine
+    asyncio.run_coroutine_threadsafe(engine.provision_once(), engine._loop).result(timeout=30)
+
+
+def test_provisioned_concurrency_keeps_sandboxes_initialised(
+    server: Any, lam: Any, name: str
+) -> None:
+    deploy(lam, name, ECHO, Publish=True)
+    lam.create_alias(FunctionName=name, Name="live", FunctionVersion="1")
+    put = lam.put_provisioned_concurrency_config(
+        FunctionName=name, Qualifier="live", ProvisionedConcurrentExecutions=2
+    )
+    assert put["ResponseMetadata"]["HTTPStatusCode"] == 202
+    assert put["RequestedProvisionedConcurrentExecutions"] == 2
+    provision(server)
+    got = lam.get_provisioned_concurrency_config(FunctionName=name, Qualifier="live")
+    assert got["Status"] == "READY"
+    assert got["AvailableProvisionedConcurrentExecutions"] == 2
+    # Initialised ahead of traffic: the first invocations are warm (no Init Duration).
+    response, _ = invoke(lam, name, Qualifier="live", LogType="Tail")
+    assert "Init Duration" not in base64.b64decode(response["LogResult"]).decode()
+    # The reaper keeps them past keep-alive.
+    pool = server.platform.engine.pool
+    future = asyncio.run_coroutine_threadsafe(
+        pool.run_once(now=pool.clock() + 10 * pool.keep_alive_s), server.platform.engine._loop
+    )
+    future.result(timeout=10)
+    got = lam.get_provisioned_concurrency_config(FunctionName=name, Qualifier="live")
+    assert got["AvailableProvisionedConcurrentExecutions"] == 2
+    listed = lam.list_provisioned_concurrency_configs(FunctionName=name)
+    assert [c["FunctionArn"].split(":")[-1] for c in listed["ProvisionedConcurrencyConfigs"]] == [
+        "live"
+    ]
+    lam.delete_provisioned_concurrency_config(FunctionName=name, Qualifier="live")
+    with pytest.raises(ClientError) as excinfo:
+        lam.get_provisioned_concurrency_config(FunctionName=name, Qualifier="live")
+    assert error_of(excinfo)[::2] == ("ProvisionedConcurrencyConfigNotFoundException", 404)
+
+
+def test_provisioned_concurrency_is_refused_on_latest(lam: Any, name: str) -> None:
+    deploy(lam, name, ECHO)
+    with pytest.raises(ClientError) as excinfo:
+        lam.put_provisioned_concurrency_config(
+            FunctionName=name, Qualifier="$LATEST", ProvisionedConcurrentExecutions=1
+        )
+    code, message, _ = error_of(excinfo)
+    assert code == "InvalidParameterValueException" and "unpublished" in message
