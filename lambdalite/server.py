@@ -118,6 +118,7 @@ def build_platform(settings: Settings) -> Platform:
         auth,
         settings.max_request_bytes,
         {"Invoke": settings.max_sync_payload_bytes},
+        on_write=engine.invoker.forget,
     )
 
     def health() -> dict[str, Any]:

@@ -34,7 +34,7 @@ class AdminApi:
         request_id = request.headers.get("x-amz-request-id", "admin")
         try:
             body = await read_body(request, 64 * 1024)
-            caller = await run_in_threadpool(self._auth.account_of, request, body)
+            caller = await self._auth.authenticate(request, body)
             if not await run_in_threadpool(self._accounts.is_root, caller):
                 raise AccessDeniedException("Only the root account can create accounts.")
             name = _account_name(body)

@@ -37,6 +37,7 @@ class Call:
     base_url: str  # scheme://host[:port] the client used, for URLs we hand back
 
 
+_READ_ONLY_PREFIXES = ("Get", "List", "Invoke")
 # The names AWS's 413 messages use where they differ from the model's operation names.
 _AWS_OPERATION_NAMES = {"Invoke": "InvokeFunction"}
 
@@ -52,12 +53,14 @@ class LambdaApi:
         auth: Authenticator,
         max_request_bytes: int,
         body_limits: Mapping[str, int] | None = None,
+        on_write: Callable[[str], None] = lambda _account: None,
     ) -> None:
         self._table = table
         self._handlers = dict(handlers)
         self._auth = auth
         self._max_request_bytes = max_request_bytes
         self._body_limits = dict(body_limits or {})
+        self._on_write = on_write
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
@@ -81,7 +84,7 @@ class LambdaApi:
         name = match.operation.name if match else None
         limit = self._body_limits.get(name or "", self._max_request_bytes)
         body = await read_body(request, limit, _AWS_OPERATION_NAMES.get(name or "", name))
-        account_id = await run_in_threadpool(self._auth.account_of, request, body)
+        account_id = await self._auth.authenticate(request, body)
         if match is None:
             raise routing_error
         operation = match.operation
@@ -98,6 +101,9 @@ class LambdaApi:
             result = await handler(call)
         else:
             result = await run_in_threadpool(handler, call)
+        if not operation.name.startswith(_READ_ONLY_PREFIXES):
+            # Anything cached about the account (the Invoker's targets) is now stale.
+            self._on_write(account_id)
         reply = result if isinstance(result, Reply) else Reply(body=result)
         return render(reply, int(operation.http.get("responseCode", 200)), request_id)
 

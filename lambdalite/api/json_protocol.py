@@ -113,7 +113,7 @@ class JsonProtocolApi:
 
     async def _respond(self, request: Request, request_id: str, prefix: str, name: str) -> Response:
         body = await read_body(request, self._max_request_bytes)
-        account_id = await run_in_threadpool(self._auth.account_of, request, body)
+        account_id = await self._auth.authenticate(request, body)
         service = self._services.get(prefix)
         model = self._models.get(prefix)
         if service is None or model is None or name not in model.operation_names:

@@ -63,6 +63,10 @@ class AccountService:
             raise ResourceConflictException(f"Account already exists: {name}") from None
         return account, key
 
+    def cached(self, access_key_id: str) -> AccessKey | None:
+        """The key if this process has seen it (no store access: safe on the event loop)."""
+        return self._cache.get(access_key_id)
+
     def key(self, access_key_id: str) -> AccessKey | None:
         cached = self._cache.get(access_key_id)
         if cached is not None:

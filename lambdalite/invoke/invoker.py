@@ -23,6 +23,7 @@ from lambdalite.control.code import CodeStore
 from lambdalite.control.functions import FunctionService
 from lambdalite.errors import ServiceException
 from lambdalite.invoke.limiter import ConcurrencyLimiter
+from lambdalite.invoke.targets import TargetCache
 from lambdalite.logs.lines import end_line, report_line, start_line
 from lambdalite.logs.writer import LogWriter
 from lambdalite.model import LATEST, FunctionVersion
@@ -47,7 +48,6 @@ class InvocationResult:
 class _Target:
     version: FunctionVersion
     spec: SandboxSpec
-    invoked_arn: str
     reserved: int | None
     reserved_total: int
 
@@ -74,11 +74,18 @@ class Invoker:
         self._logs = logs
         self._region = region
         self._choose = choose
+        self._targets: TargetCache[_Target] = TargetCache()
+        self._routes: TargetCache[_Weights] = TargetCache()
 
     async def check(self, account_id: str, name: str, qualifier: str | None) -> str:
         """DryRun: the function and qualifier exist; returns the version that would run."""
         target = await run_in_threadpool(self._target, account_id, name, qualifier)
         return target.version.version
+
+    def forget(self, account_id: str) -> None:
+        """Something of the account changed: resolve its targets afresh (any thread)."""
+        self._targets.forget(account_id)
+        self._routes.forget(account_id)
 
     async def invoke(
         self,
@@ -88,11 +95,13 @@ class Invoker:
         payload: bytes,
         client_context: str | None = None,
     ) -> InvocationResult:
-        target = await run_in_threadpool(self._target, account_id, name, qualifier)
+        target = self._cached_target(account_id, name, qualifier)
+        if target is None:
+            target = await run_in_threadpool(self._target, account_id, name, qualifier)
         request = InvocationRequest(
             request_id=str(uuid.uuid4()),
             payload=payload,
-            invoked_function_arn=target.invoked_arn,
+            invoked_function_arn=function_arn(self._region, account_id, name, qualifier),
             client_context=client_context,
         )
         with self._limiter.lease(account_id, name, target.reserved, target.reserved_total):
@@ -120,18 +129,22 @@ class Invoker:
         """The spec a qualifier runs (an alias's primary version; no weighted routing)."""
         return self._spec(self._functions.version(account_id, name, qualifier))
 
+    def _cached_target(self, account_id: str, name: str, qualifier: str | None) -> _Target | None:
+        """The target from the cache alone (no store access: fine on the event loop)."""
+        weights = self._routes.get(account_id, (name, qualifier))
+        if weights is None:
+            return None
+        return self._targets.get(account_id, (name, _route(qualifier, weights, self._choose)))
+
     def _target(self, account_id: str, name: str, qualifier: str | None) -> _Target:
         routed = self._routed(account_id, name, qualifier)
         version = self._functions.version(account_id, name, routed)
         function = self._functions.function(account_id, name)
         reserved_total = self._function_store.reserved_concurrency_total(account_id)
-        return _Target(
-            version,
-            self._spec(version),
-            function_arn(self._region, account_id, name, qualifier),
-            function.reserved_concurrency,
-            reserved_total,
+        target = _Target(
+            version, self._spec(version), function.reserved_concurrency, reserved_total
         )
+        return self._targets.put(account_id, (name, routed), target)
 
     def _spec(self, version: FunctionVersion) -> SandboxSpec:
         config = version.config
@@ -153,13 +166,25 @@ class Invoker:
 
     def _routed(self, account_id: str, name: str, qualifier: str | None) -> str | None:
         """An alias with weights sends each invocation to one of its two versions."""
-        if not qualifier or qualifier == LATEST or is_version_number(qualifier):
-            return qualifier
-        alias = self._aliases.get(account_id, name, qualifier)
-        if alias is None or not alias.routing_weights:
-            return qualifier
-        ((extra, weight),) = alias.routing_weights.items()
-        return extra if self._choose() < weight else alias.function_version
+        weights: _Weights = ()
+        if qualifier and qualifier != LATEST and not is_version_number(qualifier):
+            alias = self._aliases.get(account_id, name, qualifier)
+            if alias is not None and alias.routing_weights:
+                ((extra, weight),) = alias.routing_weights.items()
+                weights = (alias.function_version, extra, weight)
+        self._routes.put(account_id, (name, qualifier), weights)
+        return _route(qualifier, weights, self._choose)
+
+
+# An alias's weighted routing: (primary version, additional version, its weight), or ().
+_Weights = tuple[()] | tuple[str, str, float]
+
+
+def _route(qualifier: str | None, weights: _Weights, choose: Callable[[], float]) -> str | None:
+    if not weights:
+        return qualifier
+    primary, extra, weight = weights
+    return extra if choose() < weight else primary
 
 
 def _log(spec: SandboxSpec, version: str, outcome: InvocationOutcome) -> bytes:

@@ -290,3 +290,22 @@ def test_provisioned_concurrency_is_refused_on_latest(lam: Any, name: str) -> No
         )
     code, message, _ = error_of(excinfo)
     assert code == "InvalidParameterValueException" and "unpublished" in message
+
+
+def test_changes_apply_to_the_very_next_invocation(lam: Any, name: str) -> None:
+    deploy(lam, name, "def handler(e, c):\n    return 'v1'\n", Publish=True)
+    lam.update_function_code(
+        FunctionName=name,
+        ZipFile=make_zip({"app.py": "def handler(e, c):\n    return 'v2'\n"}),
+        Publish=True,
+    )
+    lam.create_alias(FunctionName=name, Name="live", FunctionVersion="1")
+    assert invoke(lam, name, Qualifier="live")[1] == "v1"
+    lam.update_alias(FunctionName=name, Name="live", FunctionVersion="2")
+    assert invoke(lam, name, Qualifier="live")[1] == "v2"
+    lam.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=0)
+    with pytest.raises(ClientError) as excinfo:
+        invoke(lam, name, Qualifier="live")
+    assert error_of(excinfo)[0] == "TooManyRequestsException"
+    lam.delete_function_concurrency(FunctionName=name)
+    assert invoke(lam, name, Qualifier="live")[1] == "v2"
