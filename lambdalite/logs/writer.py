@@ -34,7 +34,9 @@ class LogWriter:
         self._store = store
         self._max = max_buffered_events
         self._clock_ms = clock_ms
-        self._buffer: list[StreamBatch] = []
+        # Per stream, in arrival order: a warm sandbox's invocations all land in one batch,
+        # so a flush costs a few statements, not a few per invocation.
+        self._buffer: dict[tuple[str, str, str], list[tuple[int, str]]] = {}
         self._buffered_events = 0
         self.dropped_events = 0
 
@@ -47,22 +49,24 @@ class LogWriter:
             # The store is not keeping up: shed rather than grow without bound, and count it.
             self.dropped_events += len(lines)
             return
-        self._buffer.append(
-            StreamBatch(account_id, log_group, log_stream, [(now, line) for line in lines])
-        )
+        events = self._buffer.setdefault((account_id, log_group, log_stream), [])
+        events.extend((now, line) for line in lines)
         self._buffered_events += len(lines)
 
     async def run_once(self) -> int:
         """Store what is buffered; returns how many events were written."""
-        batches, self._buffer = self._buffer, []
+        buffered, self._buffer = self._buffer, {}
         count, self._buffered_events = self._buffered_events, 0
-        if not batches:
+        if not buffered:
             return 0
+        batches = [StreamBatch(*key, events) for key, events in buffered.items()]
         try:
             await run_in_threadpool(self._store.append, batches, self._clock_ms())
         except Exception:
-            # Put them back in front, to be retried on the next pass.
-            self._buffer[:0] = batches
+            # Keep them, ahead of anything submitted meanwhile, for the next pass.
+            for key, events in self._buffer.items():
+                buffered.setdefault(key, []).extend(events)
+            self._buffer = buffered
             self._buffered_events += count
             raise
         return count

@@ -35,6 +35,8 @@ class LogEvent:
 class LogStore:
     def __init__(self, db: Database) -> None:
         self._db = db
+        # Streams this process has created or seen: their group and stream rows exist.
+        self._known: set[tuple[str, str, str]] = set()
 
     def append(self, batches: Sequence[StreamBatch], ingestion_time: int) -> None:
         """Append many streams' events in one transaction (one fsync for the lot)."""
@@ -42,21 +44,26 @@ class LogStore:
             for batch in batches:
                 if batch.events:
                     self._append(conn, batch, ingestion_time)
+        # Only once committed: a rolled-back transaction created no rows to remember.
+        self._known.update((b.account_id, b.log_group, b.log_stream) for b in batches)
 
     def _append(self, conn: Connection, batch: StreamBatch, now: int) -> None:
         account, group, stream = batch.account_id, batch.log_group, batch.log_stream
-        self._ensure(conn, log_groups, {"account_id": account, "name": group, "created_at": now})
-        self._ensure(
-            conn,
-            log_streams,
-            {
-                "account_id": account,
-                "log_group": group,
-                "name": stream,
-                "created_at": now,
-                "stored_bytes": 0,
-            },
-        )
+        if (account, group, stream) not in self._known:
+            self._ensure(
+                conn, log_groups, {"account_id": account, "name": group, "created_at": now}
+            )
+            self._ensure(
+                conn,
+                log_streams,
+                {
+                    "account_id": account,
+                    "log_group": group,
+                    "name": stream,
+                    "created_at": now,
+                    "stored_bytes": 0,
+                },
+            )
         conn.execute(
             insert(log_events),
             [
