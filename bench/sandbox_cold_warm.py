@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from lambdalite.sandbox.cgroups import CgroupTree
+from lambdalite.sandbox.netns import Netns, NetnsPool
 from lambdalite.sandbox.pool import SandboxPool
 from lambdalite.sandbox.sandbox import Sandbox
 from lambdalite.sandbox.spec import InvocationRequest, SandboxSpec
@@ -121,6 +122,43 @@ def _code_root() -> Path:
     return root
 
 
+async def network_costs(netns: NetnsPool, n: int) -> list[str]:
+    """Host setup once, then making a namespace (wired: veth + addresses + route; offline:
+    only lo) on the pool's thread, and its teardown: closing the fd, after which the
+    kernel removes namespace and veth on its own; timed until the veth is gone."""
+    started = time.perf_counter()
+    warning = await asyncio.to_thread(netns.setup)
+    setup_ms = (time.perf_counter() - started) * 1000
+    lines = [f"{'network: host setup (nft, forwarding, 1st netns)':<46} {setup_ms:8.3f} ms"]
+    if warning:
+        lines.append(f"network: {warning}")
+    loop = asyncio.get_running_loop()
+    for wired in (True, False) if netns.online else (False,):
+        kind = "wired (veth, /30, route)" if wired else "only lo"
+        makes, gone = [], []
+        for _ in range(n):
+            t = time.perf_counter()
+            made = await loop.run_in_executor(netns._thread, netns._make, wired)
+            makes.append((time.perf_counter() - t) * 1000)
+            if not wired:
+                made.close()
+                continue
+            gone.append(await asyncio.to_thread(_teardown_ms, made))
+        lines.append(summary(f"network: make a netns, {kind}", makes))
+        if gone:
+            lines.append(summary("network: teardown, fd closed -> veth gone", gone))
+    netns.close()
+    return lines
+
+
+def _teardown_ms(netns: Netns) -> float:
+    started = time.perf_counter()
+    netns.close()
+    while Path(f"/sys/class/net/{netns.interface}").exists():
+        time.sleep(0.0005)
+    return (time.perf_counter() - started) * 1000
+
+
 async def run(args: argparse.Namespace) -> None:
     tree = CgroupTree.detect(f"lambdalite-bench-{os.getpid()}")
     backend = ZygoteBackend(tree)
@@ -128,12 +166,15 @@ async def run(args: argparse.Namespace) -> None:
     root = _code_root()
     counter = iter(range(10**9))
 
-    def spec(name: str) -> SandboxSpec:
+    def spec(name: str, network: str = "default") -> SandboxSpec:
         code = root / name
         code.mkdir(exist_ok=True)
         (code / "app.py").write_text(HELLO)
         arn = f"arn:aws:lambda:us-east-1:123456789012:function:{name}"
-        return SandboxSpec("123456789012", name, "$LATEST", arn, code, "app.handler", "python3.11")
+        return SandboxSpec(
+            "123456789012", name, "$LATEST", arn, code, "app.handler", "python3.11",
+            network=network,
+        )  # fmt: skip
 
     def request(s: SandboxSpec) -> InvocationRequest:
         return InvocationRequest(str(uuid.uuid4()), b'{"name":"bench"}', s.function_arn)
@@ -144,6 +185,8 @@ async def run(args: argparse.Namespace) -> None:
     ]
     lines.append(summary("floor: bare fork+exit+wait (this process)", fork_floor(args.n)))
     lines.append(summary("floor: pipe round trip between 2 processes", pipe_floor(args.n * 10)))
+    if args.network:
+        lines += await network_costs(NetnsPool(), max(20, args.n // 4))
 
     async def from_nothing() -> None:
         s = spec(f"cold-{next(counter)}")
@@ -161,24 +204,26 @@ async def run(args: argparse.Namespace) -> None:
     hello = spec("hello")
     await backend.prepare(hello)
     inits: list[float] = []
-
     colds: list[float] = []
 
-    async def cold() -> None:
-        started = time.perf_counter()
-        sandbox = await Sandbox.start(hello, backend)
-        await sandbox.invoke(request(hello))
-        colds.append((time.perf_counter() - started) * 1000)
-        inits.append(sandbox.init_duration_ms or 0.0)
-        await sandbox.destroy()
-        await asyncio.sleep(args.gap)
+    for subject, label in ((hello, "network on"), (spec("hello-offline", "none"), "only lo")):
+        await backend.prepare(subject)
 
-    await timed(args.n, cold)
-    lines.append(summary(f"cold start, zygote ready, {args.gap * 1000:.0f} ms apart", colds))
-    lines.append(summary("  of which Init Duration (fork -> ready)", inits))
+        async def cold(subject: SandboxSpec = subject) -> None:
+            started = time.perf_counter()
+            sandbox = await Sandbox.start(subject, backend)
+            await sandbox.invoke(request(subject))
+            colds.append((time.perf_counter() - started) * 1000)
+            inits.append(sandbox.init_duration_ms or 0.0)
+            await sandbox.destroy()
+            await asyncio.sleep(args.gap)
 
-    colds.clear()
-    inits.clear()
+        await timed(args.n, cold)
+        gap = f"{args.gap * 1000:.0f} ms apart"
+        lines.append(summary(f"cold start, {gap}, {label}", colds))
+        lines.append(summary("  of which Init Duration (fork -> ready)", inits))
+        colds.clear()
+        inits.clear()
 
     async def back_to_back() -> None:
         started = time.perf_counter()
@@ -228,6 +273,9 @@ def main() -> None:
     parser.add_argument("--idle", type=int, default=20, help="idle sandboxes for the memory figure")
     parser.add_argument("--gap", type=float, default=0.02, help="seconds between cold starts")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--no-network", dest="network", action="store_false", help="skip the namespace costs"
+    )
     args = parser.parse_args()
     if reason := ZygoteBackend.available():
         sys.exit(f"cannot run: {reason}")

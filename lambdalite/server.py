@@ -129,6 +129,8 @@ def build_platform(settings: Settings) -> Platform:
             "region": settings.region,
             "isolation": engine.isolation,
             "isolated": engine.isolation_warning is None,
+            "network": engine.network_warning
+            or "outbound allowed; host and private ranges blocked",
             "sandboxes": {str(k): v for k, v in engine.pool.counts().items()},
         }
 
@@ -189,6 +191,8 @@ def _announce(platform: Platform) -> None:
     warning = platform.engine.isolation_warning
     if warning:
         log.warning("WARNING: %s. Run as root on Linux for isolated sandboxes.", warning)
+    if platform.engine.network_warning:
+        log.warning("WARNING: %s", platform.engine.network_warning)
     lines = [
         f"lambdalite {__version__} listening on {s.endpoint} (store: {platform.db.kind})",
         f"root account {platform.root.account.account_id}, key {platform.root.key.access_key_id}",

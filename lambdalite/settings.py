@@ -49,6 +49,12 @@ class Settings:
     keep_alive_seconds: float = 600.0
     # How often the reaper looks for idle sandboxes past their keep-alive.
     reaper_interval_seconds: float = 15.0
+    # Sandboxes' outbound network (docs/decisions/0102): on by default as on AWS; the host
+    # and private ranges stay unreachable except these "ip:port" destinations.
+    sandbox_network: bool = True
+    sandbox_network_allow: tuple[str, ...] = ()
+    sandbox_subnet: str = "10.200.0.0/16"
+    sandbox_dns: tuple[str, ...] = ()  # empty: the host's resolvers
 
     @property
     def resolved_database_url(self) -> str:
@@ -75,6 +81,8 @@ class Settings:
         env = os.environ if environ is None else environ
         base = cls()
         data_dir = env.get("LAMBDALITE_DATA_DIR")
+        allow = env.get("LAMBDALITE_SANDBOX_NETWORK_ALLOW")
+        network = env.get("LAMBDALITE_SANDBOX_NETWORK")
         port = env.get("LAMBDALITE_PORT")
         return base.with_overrides(
             host=env.get("LAMBDALITE_HOST"),
@@ -84,4 +92,10 @@ class Settings:
             region=env.get("LAMBDALITE_REGION"),
             root_access_key_id=env.get("LAMBDALITE_ROOT_ACCESS_KEY_ID"),
             root_secret_access_key=env.get("LAMBDALITE_ROOT_SECRET_ACCESS_KEY"),
+            sandbox_network=network.lower() not in ("0", "off", "false", "none")
+            if network
+            else None,
+            sandbox_network_allow=tuple(a.strip() for a in allow.split(",") if a.strip())
+            if allow
+            else None,
         )

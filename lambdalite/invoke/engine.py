@@ -22,6 +22,7 @@ from lambdalite.invoke.invoker import Invoker
 from lambdalite.invoke.limiter import ConcurrencyLimiter
 from lambdalite.logs.writer import LogWriter
 from lambdalite.loops import BackgroundLoop
+from lambdalite.sandbox.network import NetworkPolicy
 from lambdalite.sandbox.pool import SandboxPool
 from lambdalite.sandbox.zygote_backend import ZygoteBackend
 from lambdalite.settings import Settings
@@ -50,6 +51,7 @@ class Engine:
         self.logs = logs
         self._provisioned = provisioned
         self.isolation_warning = isolation_warning
+        self.network_warning: str | None = None
         self._region = region
         self._reaper = BackgroundLoop("sandbox-reaper", pool.run_once, reaper_interval_s)
         # A short interval: logs appear within a fraction of a second, in one batch each.
@@ -68,14 +70,20 @@ class Engine:
         log_store: LogStore,
         provisioned: ProvisionedConcurrencyService,
     ) -> Engine:
-        backend, warning = ZygoteBackend.for_this_host()
+        policy = NetworkPolicy(
+            enabled=settings.sandbox_network,
+            allow=settings.sandbox_network_allow,
+            subnet=settings.sandbox_subnet,
+            dns=settings.sandbox_dns or None,
+        )
+        backend, warning = ZygoteBackend.for_this_host(network=policy)
         pool = SandboxPool(backend, keep_alive_s=settings.keep_alive_seconds)
         limiter = ConcurrencyLimiter(settings.account_concurrency)
         logs = LogWriter(log_store)
         invoker = Invoker(
             functions, function_store, aliases, code, pool, limiter, logs, settings.region
         )
-        return cls(
+        engine = cls(
             pool,
             invoker,
             limiter,
@@ -85,6 +93,8 @@ class Engine:
             warning,
             settings.reaper_interval_seconds,
         )
+        engine.network_warning = backend.network_warning
+        return engine
 
     @property
     def isolation(self) -> str:

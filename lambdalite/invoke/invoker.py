@@ -26,12 +26,15 @@ from lambdalite.invoke.limiter import ConcurrencyLimiter
 from lambdalite.invoke.targets import TargetCache
 from lambdalite.logs.lines import end_line, report_line, start_line
 from lambdalite.logs.writer import LogWriter
-from lambdalite.model import LATEST, FunctionVersion
+from lambdalite.model import LATEST, Function, FunctionVersion
 from lambdalite.sandbox.backend import BackendError
 from lambdalite.sandbox.pool import SandboxPool
 from lambdalite.sandbox.spec import InvocationOutcome, InvocationRequest, SandboxSpec
 from lambdalite.store.aliases import AliasStore
 from lambdalite.store.functions import FunctionStore
+
+# A function tagged lambdalite:network=none runs with only loopback (no network at all).
+NETWORK_TAG = "lambdalite:network"
 
 
 @dataclass(frozen=True)
@@ -127,7 +130,8 @@ class Invoker:
 
     def spec_for(self, account_id: str, name: str, qualifier: str | None) -> SandboxSpec:
         """The spec a qualifier runs (an alias's primary version; no weighted routing)."""
-        return self._spec(self._functions.version(account_id, name, qualifier))
+        version = self._functions.version(account_id, name, qualifier)
+        return self._spec(version, self._functions.function(account_id, name))
 
     def _cached_target(self, account_id: str, name: str, qualifier: str | None) -> _Target | None:
         """The target from the cache alone (no store access: fine on the event loop)."""
@@ -142,11 +146,11 @@ class Invoker:
         function = self._functions.function(account_id, name)
         reserved_total = self._function_store.reserved_concurrency_total(account_id)
         target = _Target(
-            version, self._spec(version), function.reserved_concurrency, reserved_total
+            version, self._spec(version, function), function.reserved_concurrency, reserved_total
         )
         return self._targets.put(account_id, (name, routed), target)
 
-    def _spec(self, version: FunctionVersion) -> SandboxSpec:
+    def _spec(self, version: FunctionVersion, function: Function) -> SandboxSpec:
         config = version.config
         return SandboxSpec(
             account_id=version.account_id,
@@ -162,6 +166,8 @@ class Invoker:
             environment=config.environment,
             region=self._region,
             revision=f"{version.revision_id}:{version.code.sha256}",
+            # AWS has no "no network" setting for a function; lambdalite reads a tag.
+            network="none" if function.tags.get(NETWORK_TAG) == "none" else "default",
         )
 
     def _routed(self, account_id: str, name: str, qualifier: str | None) -> str | None:

@@ -61,6 +61,8 @@ class ZygoteConfig(NamedTuple):
     # False: the rlimits-only fallback (no root): no namespaces, no pivot, no uid change;
     # the code stays at its host path. docs/decisions/0101, "Known gaps".
     isolated: bool = True
+    # /etc/resolv.conf of sandboxes with network (the host's upstream resolvers); "" none.
+    resolv_conf: str = ""
 
     def to_json(self) -> str:
         return json.dumps(self._asdict())
@@ -115,6 +117,8 @@ def _build_root(cfg: ZygoteConfig) -> None:
            f"sbx_user1051:x:{cfg.uid}:{cfg.gid}::/tmp:/sbin/nologin\n")  # fmt: skip
     _write(f"{root}/etc/group", f"root:x:0:\nsbx_user1051:x:{cfg.gid}:\n")
     _write(f"{root}/etc/hosts", "127.0.0.1 localhost\n::1 localhost\n")
+    if cfg.resolv_conf:
+        _write(f"{root}/etc/resolv.conf", cfg.resolv_conf)
     os.chdir(root)
     sc.pivot_root(".", ".old")
     os.chdir("/")

@@ -26,6 +26,9 @@ RUNTIME_API_ADDRESS = "127.0.0.1:9001"
 MAX_RESPONSE_BYTES = 6 * 1024 * 1024 + 100
 # AWS Lambda allots 1 vCPU at 1,769 MB; CPU weight follows memory in that proportion.
 MB_PER_VCPU = 1769
+# "default": outbound allowed as on AWS, the host and private ranges not (0102);
+# "none": only loopback.
+NETWORK_MODES = frozenset({"default", "none"})
 
 
 @dataclass(frozen=True)
@@ -46,10 +49,13 @@ class SandboxSpec:
     # An opaque revision (CodeSha256, RevisionId...) folded into `key` so new code never
     # meets an old sandbox even when everything else is equal.
     revision: str = ""
+    network: str = "default"
 
     def __post_init__(self) -> None:
         if self.runtime not in PYTHON_RUNTIMES | PROVIDED_RUNTIMES:
             raise ValueError(f"unsupported runtime {self.runtime!r}")
+        if self.network not in NETWORK_MODES:
+            raise ValueError(f"unsupported network mode {self.network!r}")
         object.__setattr__(self, "environment", MappingProxyType(dict(self.environment)))
 
     @property
@@ -68,7 +74,7 @@ class SandboxSpec:
                 self.account_id, self.function_arn, self.version, str(self.code_dir),
                 self.handler, self.runtime, self.memory_mb, self.timeout_s,
                 self.ephemeral_storage_mb, sorted(self.environment.items()),
-                self.region, self.pids_max, self.revision,
+                self.region, self.pids_max, self.revision, self.network,
             ]
         )  # fmt: skip
         digest = hashlib.sha256(material.encode()).hexdigest()[:16]

@@ -101,6 +101,7 @@ class Zygote:
         uid: int,
         gid: int,
         isolated: bool,
+        resolv_conf: str = "",
     ) -> ZygoteConfig:
         return ZygoteConfig(
             staging_dir=tempfile.mkdtemp(prefix="lambdalite-root-"),
@@ -113,6 +114,7 @@ class Zygote:
             uid=uid,
             gid=gid,
             isolated=isolated,
+            resolv_conf=resolv_conf,
         )
 
     @classmethod
@@ -125,8 +127,11 @@ class Zygote:
         uid: int,
         gid: int,
         isolated: bool = True,
+        resolv_conf: str = "",
     ) -> Zygote:
-        config = cls._config(code_dir, handler, python_runtime, tmp_mb, uid, gid, isolated)
+        config = cls._config(
+            code_dir, handler, python_runtime, tmp_mb, uid, gid, isolated, resolv_conf
+        )
         staging = config.staging_dir
         process, ours = cls._spawn(config)
         zygote = cls(config, process, ours)

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from lambdalite.sandbox.backend import BackendError
 from lambdalite.sandbox.cgroups import Cgroup, CgroupTree
 from lambdalite.sandbox.netns import Netns, NetnsPool
+from lambdalite.sandbox.network import NetworkPolicy
 from lambdalite.sandbox.spec import SandboxSpec
 from lambdalite.sandbox.zygote import Zygote
 
@@ -89,6 +90,9 @@ class ForkedSandbox:
         ):
             with contextlib.suppress(OSError):
                 close()
+        # Their numbers may belong to another file soon (another thread opens sockets):
+        # a late read of the log must fail with EBADF, not block on someone else's fd.
+        self.pidfd = self.log_fd = -1
         if self.cgroup is not None and not self.cgroup.remove():
             self.backend.leftover_cgroups.append(self.cgroup)
 
@@ -120,10 +124,11 @@ class ZygoteBackend:
         uid: int = SANDBOX_UID,
         gid: int = SANDBOX_GID,
         isolated: bool = True,
+        network: NetworkPolicy | None = None,
     ) -> None:
         self.isolated = isolated
         self.cgroups = cgroups if isolated else None
-        self.netns = netns or NetnsPool()
+        self.netns = netns or NetnsPool(network)
         self.uid = uid
         self.gid = gid
         self.leftover_cgroups: list[Cgroup] = []
@@ -131,17 +136,31 @@ class ZygoteBackend:
         self._starting: dict[str, asyncio.Future[Zygote]] = {}
 
     @classmethod
-    def for_this_host(cls, cgroup_parent: str = "lambdalite") -> tuple[ZygoteBackend, str | None]:
+    def for_this_host(
+        cls, cgroup_parent: str = "lambdalite", network: NetworkPolicy | None = None
+    ) -> tuple[ZygoteBackend, str | None]:
         """The best backend here, and a warning to show loudly (at start and in GET
-        /health) when sandboxes are not isolated."""
+        /health) when sandboxes are not isolated. Sandbox networking is set up here too
+        (firewall, forwarding); if it fails, sandboxes get only `lo` and
+        `network_warning` says why."""
         reason = cls.available()
         tree = CgroupTree.detect(cgroup_parent) if reason is None else None
         if reason is None and tree is None:
             reason = "no usable cgroup controllers (memory, pids)"
         if reason is None:
-            return cls(tree), None
+            backend = cls(tree, network=network)
+            backend.netns.setup()
+            return backend, None
         warning = f"sandboxes are NOT isolated ({reason}): rlimits only"
         return cls(None, isolated=False), warning
+
+    @property
+    def network_warning(self) -> str | None:
+        """Why sandboxes have less network than their policy asks (no nft, no veth, DNS
+        on loopback...), for the server to show at start and in GET /health; None when
+        all is well or not yet set up. The rlimits-only fallback shares the host's
+        network: `isolated=False` already says so."""
+        return self.netns.warning if self.isolated else None
 
     @staticmethod
     def available() -> str | None:
@@ -165,17 +184,7 @@ class ZygoteBackend:
         pending = self._starting.get(key)
         if pending is None:
             # One start per version even when many cold starts arrive together.
-            pending = asyncio.ensure_future(
-                Zygote.start(
-                    spec.code_dir,
-                    spec.handler,
-                    spec.python,
-                    spec.ephemeral_storage_mb,
-                    self.uid,
-                    self.gid,
-                    self.isolated,
-                )
-            )
+            pending = asyncio.ensure_future(self._start_zygote(spec))
             self._starting[key] = pending
             pending.add_done_callback(lambda _: self._starting.pop(key, None))
         try:
@@ -186,6 +195,19 @@ class ZygoteBackend:
             raise BackendError(f"cannot start a zygote for {key}: {e}") from e
         self._zygotes[key] = zygote
         return zygote
+
+    async def _start_zygote(self, spec: SandboxSpec) -> Zygote:
+        online = self.isolated and spec.network == "default"
+        return await Zygote.start(
+            spec.code_dir,
+            spec.handler,
+            spec.python,
+            spec.ephemeral_storage_mb,
+            self.uid,
+            self.gid,
+            self.isolated,
+            await self.netns.resolv_conf() if online else "",
+        )
 
     async def prepare(self, spec: SandboxSpec) -> None:
         await self._zygote(spec)
@@ -214,7 +236,8 @@ class ZygoteBackend:
                 cgroup = self.cgroups.create(sandbox_id, spec.memory_mb, spec.pids_max)
             env = spec.environ(log_stream)
             if self.isolated:
-                netns = await self.netns.take(listen=not spec.python)
+                online = spec.network == "default"
+                netns = await self.netns.take(listen=not spec.python, network=online)
             else:
                 netns, tmp_dir = self._unisolated(spec, env)
             log_r, log_w = os.pipe2(os.O_CLOEXEC)

@@ -309,3 +309,20 @@ def test_changes_apply_to_the_very_next_invocation(lam: Any, name: str) -> None:
     assert error_of(excinfo)[0] == "TooManyRequestsException"
     lam.delete_function_concurrency(FunctionName=name)
     assert invoke(lam, name, Qualifier="live")[1] == "v2"
+
+
+INTERFACES = """
+def handler(event, context):
+    with open("/proc/net/dev") as f:
+        return sorted(line.split(":")[0].strip() for line in f.readlines()[2:])
+"""
+
+
+def test_network_by_default_and_none_by_tag(server: Any, lam: Any, name: str) -> None:
+    if server.platform.engine.network_warning:
+        pytest.skip(server.platform.engine.network_warning)
+    deploy(lam, name, INTERFACES)
+    assert invoke(lam, name)[1] == ["eth0", "lo"]
+    arn = lam.get_function_configuration(FunctionName=name)["FunctionArn"]
+    lam.tag_resource(Resource=arn, Tags={"lambdalite:network": "none"})
+    assert invoke(lam, name)[1] == ["lo"], "a new sandbox with only loopback"

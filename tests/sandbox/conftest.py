@@ -8,9 +8,11 @@ processes).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import textwrap
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -18,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from lambdalite.sandbox import network
 from lambdalite.sandbox.cgroups import CgroupTree
 from lambdalite.sandbox.pool import SandboxPool
 from lambdalite.sandbox.spec import InvocationOutcome, InvocationRequest, SandboxSpec
@@ -47,6 +50,21 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def host_network_restored() -> Iterator[None]:
+    """Sandboxes with network install the platform's nftables table and turn on IPv4
+    forwarding; leave the host as the session found it once their veths are gone."""
+    had_table = os.geteuid() == 0 and network.firewall_present()
+    yield
+    if os.geteuid() != 0 or had_table or not network.firewall_present():
+        return
+    deadline = time.monotonic() + 5
+    while network.sandbox_links() and time.monotonic() < deadline:
+        time.sleep(0.02)  # the kernel tears the last namespaces down asynchronously
+    with contextlib.suppress(OSError):
+        network.remove_firewall()
+
+
 @pytest.fixture(scope="session")
 def cgroup_tree() -> Iterator[CgroupTree]:
     tree = CgroupTree.detect(f"lambdalite-test-{os.getpid()}")
@@ -62,6 +80,7 @@ async def pool(cgroup_tree: CgroupTree) -> AsyncIterator[SandboxPool]:
     yield pool
     await pool.close()
     assert backend.leftover_cgroups == []
+    assert await backend.netns.wait_torn_down() == []
 
 
 class Functions:
