@@ -312,14 +312,19 @@ class Zygote:
         return int(struct.unpack("!i", raw)[0]) if len(raw) == 4 else status
 
     def serve(self) -> None:
+        self.poller = select.poll()
+        self.poller.register(self.control.fileno(), select.POLLIN)
+        self.poller.register(self.wake_r, select.POLLIN)
         self.send({"op": "ready"})
         self._prefork()
         while True:
             # The next spare is forked once the zygote has been idle for a moment, so
             # that fork never competes with the sandbox that was just started.
             idle_wait = None if self.offered else SPARE_DELAY_S
-            fds = [self.control.fileno(), self.wake_r]
-            readable, _, _ = select.select(fds, [], [], idle_wait)
+            # poll, not select: the zygote inherits fd numbers from a server that may hold
+            # thousands of fds (one per warm sandbox), past select's FD_SETSIZE of 1024.
+            timeout_ms = None if idle_wait is None else int(idle_wait * 1000)
+            readable = {fd for fd, _ in self.poller.poll(timeout_ms)}
             if not readable:
                 self._prefork()
             if self.wake_r in readable:

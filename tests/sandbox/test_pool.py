@@ -203,3 +203,24 @@ async def test_a_backend_failure_is_a_backend_error(
         async with pool.acquire(broken):
             pass
     assert result(await invoke(pool, spec))  # and the pool keeps serving
+
+
+async def test_a_zygote_starts_while_the_server_holds_thousands_of_fds(
+    pool: SandboxPool, functions: Functions
+) -> None:
+    """A busy server holds an fd per warm sandbox; a new zygote inherits high fd numbers
+    and must not rely on select() (FD_SETSIZE 1024)."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard < 1300:
+        pytest.skip(f"RLIMIT_NOFILE hard limit {hard} is too low to hold 1,200 fds")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 1300), hard))
+    held = [os.open("/dev/null", os.O_RDONLY) for _ in range(1200)]
+    try:
+        spec = functions.make("def handler(event, context):\n    return 'ok'\n")
+        assert result(await invoke(pool, spec)) == "ok"
+    finally:
+        for fd in held:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
