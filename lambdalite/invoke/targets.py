@@ -21,26 +21,29 @@ class TargetCache(Generic[T]):
     def __init__(self, ttl_s: float = 1.0, clock: Callable[[], float] = time.monotonic) -> None:
         self._ttl_s = ttl_s
         self._clock = clock
-        self._entries: dict[tuple[str, Hashable], tuple[float, T]] = {}
+        # Per account, so forgetting one account never walks the others' entries.
+        self._accounts: dict[str, dict[Hashable, tuple[float, T]]] = {}
 
     def get(self, account_id: str, key: Hashable) -> T | None:
-        entry = self._entries.get((account_id, key))
+        entries = self._accounts.get(account_id)
+        if entries is None:
+            return None
+        entry = entries.get(key)
         if entry is None:
             return None
         expires, value = entry
         if expires < self._clock():
-            self._entries.pop((account_id, key), None)
+            entries.pop(key, None)
             return None
         return value
 
     def put(self, account_id: str, key: Hashable, value: T) -> T:
-        self._entries[(account_id, key)] = (self._clock() + self._ttl_s, value)
+        self._accounts.setdefault(account_id, {})[key] = (self._clock() + self._ttl_s, value)
         return value
 
     def forget(self, account_id: str) -> None:
         """Drop everything cached for an account (it changed something)."""
-        for entry in [k for k in list(self._entries) if k[0] == account_id]:
-            self._entries.pop(entry, None)
+        self._accounts.pop(account_id, None)
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return sum(len(entries) for entries in self._accounts.values())
