@@ -25,8 +25,9 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check lambdalite tests bench
 	$(BIN)/mypy
 
+# A benchmark of the real Invoke API (needs root); `make bench ARGS=--quick` for ~1 minute.
 bench: $(STAMP)
-	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.run $(ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

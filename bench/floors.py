@@ -1,0 +1,143 @@
+"""The floors the Invoke API is compared against, served the way lambdalite is served
+(uvicorn + uvloop + httptools, one process), each started as its own process:
+
+    python -m bench.floors trivial --port P   an ASGI app that answers a fixed body
+    python -m bench.floors hop --port P       the same, plus one round trip over a unix
+                                              socket to a warm worker process (a
+                                              length-prefixed frame there and back)
+
+`hop` is the least a platform that runs the function in another process can do per
+request; `trivial` is the web stack alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+BODY = b'{"hello": "world"}'
+_LEN = struct.Struct("!I")
+Scope = dict[str, Any]
+Message = dict[str, Any]
+
+
+async def _read_body(receive: Any) -> bytes:
+    chunks = []
+    more = True
+    while more:
+        message: Message = await receive()
+        chunks.append(message.get("body", b""))
+        more = message.get("more_body", False)
+    return b"".join(chunks)
+
+
+async def _answer(send: Any, body: bytes) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+async def trivial_app(scope: Scope, receive: Any, send: Any) -> None:
+    if scope["type"] != "http":
+        return
+    await _read_body(receive)
+    await _answer(send, BODY)
+
+
+class HopApp:
+    """Each request borrows an idle connection to the worker (opening one if none is
+    idle), sends the body as a frame, and answers with the worker's frame."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        body = await _read_body(receive)
+        conn = self.idle.pop() if self.idle else await asyncio.open_unix_connection(self.path)
+        reader, writer = conn
+        writer.write(_LEN.pack(len(body)) + body)
+        (length,) = _LEN.unpack(await reader.readexactly(_LEN.size))
+        answer = await reader.readexactly(length)
+        self.idle.append(conn)
+        await _answer(send, answer)
+
+
+async def _worker(path: str) -> None:
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                (length,) = _LEN.unpack(await reader.readexactly(_LEN.size))
+                await reader.readexactly(length)
+                writer.write(_LEN.pack(len(BODY)) + BODY)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            writer.close()
+
+    server = await asyncio.start_unix_server(serve, path)
+    async with server:
+        await server.serve_forever()
+
+
+def _run(app: Any, port: int) -> None:
+    uvicorn.run(
+        app, host="127.0.0.1", port=port, loop="uvloop", http="httptools", log_level="warning"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("kind", choices=["trivial", "hop", "worker"])
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--socket", default="")
+    args = parser.parse_args()
+    if args.kind == "trivial":
+        _run(trivial_app, args.port)
+    elif args.kind == "worker":
+        import uvloop
+
+        uvloop.run(_worker(args.socket))
+    else:
+        path = os.path.join(tempfile.mkdtemp(prefix="lambdalite-floor-"), "worker.sock")
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "bench.floors", "worker", "--socket", path],
+            cwd=Path(__file__).resolve().parent.parent,
+        )
+        try:
+            for _ in range(500):
+                if os.path.exists(path):
+                    break
+                if worker.poll() is not None:
+                    sys.exit("the floor's worker process died")
+                time.sleep(0.01)
+            probe = socket.socket(socket.AF_UNIX)
+            probe.connect(path)
+            probe.close()
+            _run(HopApp(path), args.port)
+        finally:
+            worker.terminate()
+            worker.wait(timeout=10)
+
+
+if __name__ == "__main__":
+    main()
