@@ -23,7 +23,6 @@ from typing import Any
 from urllib.error import HTTPError
 
 import boto3
-import botocore.config
 import pytest
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
@@ -37,8 +36,7 @@ from lambdalite.queues import QueueService
 from lambdalite.queues.names import parse_queue_url
 from lambdalite.server import Platform, build_platform
 from lambdalite.settings import Settings
-from tests.support.servers import ROOT_KEY, ROOT_SECRET, ServedApp, serve_app
-from tests.support.shapes import check_response
+from tests.support.servers import ROOT_KEY, ROOT_SECRET, ServedApp, boto_client, serve_app
 
 
 class Clock:
@@ -65,17 +63,7 @@ class SqsServer:
         return self.served.endpoint
 
     def client(self, key: str = ROOT_KEY, secret: str = ROOT_SECRET, validate: bool = True) -> Any:
-        client = boto3.client(
-            "sqs",
-            endpoint_url=self.endpoint,
-            region_name="us-east-1",
-            aws_access_key_id=key,
-            aws_secret_access_key=secret,
-            config=botocore.config.Config(
-                retries={"max_attempts": 1}, parameter_validation=validate
-            ),
-        )
-        client.meta.events.register("before-parse.*.*", check_response)
+        client = boto_client(self.endpoint, "sqs", key, secret, validate)
         client.meta.events.register("before-parameter-build.sqs.*", _remember_params)
         client.meta.events.register("after-call.sqs.*", _check_md5s)
         return client

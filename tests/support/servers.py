@@ -31,6 +31,27 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def boto_client(
+    endpoint: str,
+    service: str = "lambda",
+    key: str = ROOT_KEY,
+    secret: str = ROOT_SECRET,
+    validate: bool = True,
+) -> Any:
+    """A boto3 client of a test server that checks every response against botocore's
+    output shapes; `validate=False` sends what boto3 would refuse client-side."""
+    client = boto3.client(
+        service,
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id=key,
+        aws_secret_access_key=secret,
+        config=botocore.config.Config(retries={"max_attempts": 1}, parameter_validation=validate),
+    )
+    client.meta.events.register("before-parse.*.*", check_response)
+    return client
+
+
 @dataclass
 class RunningServer:
     platform: Platform
@@ -48,18 +69,7 @@ class RunningServer:
     ) -> Any:
         """A boto3 client; `validate=False` sends what boto3 would refuse client-side,
         to see the server's own validation."""
-        client = boto3.client(
-            service,
-            endpoint_url=self.endpoint,
-            region_name="us-east-1",
-            aws_access_key_id=key,
-            aws_secret_access_key=secret,
-            config=botocore.config.Config(
-                retries={"max_attempts": 1}, parameter_validation=validate
-            ),
-        )
-        client.meta.events.register("before-parse.*.*", check_response)
-        return client
+        return boto_client(self.endpoint, service, key, secret, validate)
 
     def stop(self) -> None:
         self._server.should_exit = True
