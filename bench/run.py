@@ -35,6 +35,7 @@ from pathlib import Path
 from bench import memory
 from bench.floors import BODY
 from bench.loadgen import LoadResult, RawRequest, run_load, wrk_available
+from bench.sandbox_cold_warm import fork_floor
 from bench.served import REPO, Connection, ServedLambdalite, free_port, log_tail, wait_listening
 
 RESULTS = Path(__file__).resolve().parent / "results.md"
@@ -202,18 +203,6 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
 
 
-def fork_floor_ms(n: int) -> list[float]:
-    out = []
-    for _ in range(n):
-        started = time.perf_counter()
-        pid = os.fork()
-        if pid == 0:
-            os._exit(0)
-        os.waitpid(pid, 0)
-        out.append((time.perf_counter() - started) * 1000)
-    return out
-
-
 def interpreter_floor_ms(n: int) -> list[float]:
     binary = os.path.realpath(
         Path(sys.base_prefix) / "bin" / f"python{sys.version_info.major}.{sys.version_info.minor}"
@@ -256,7 +245,7 @@ def measure_floors(plan: Plan, report: Report, force: bool) -> Floors:
             results[kind] = (c1, c64)
         finally:
             stop(proc)
-    fork = statistics.median(fork_floor_ms(200))
+    fork = statistics.median(fork_floor(200))
     python = statistics.median(interpreter_floor_ms(20))
     floors = Floors(*results["trivial"], *results["hop"], fork, python)
     for label, c1, c64 in (

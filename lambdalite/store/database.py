@@ -13,10 +13,15 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, Table, create_engine, event
+from sqlalchemy.dialects.postgresql import Insert as PgInsert
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+Insert = SqliteInsert | PgInsert
 
 
 class Database:
@@ -53,6 +58,13 @@ class Database:
             conn.begin(),
         ):
             yield conn
+
+    def insert(self, table: Table) -> Insert:
+        """The dialect's INSERT, which has ON CONFLICT on both SQLite and PostgreSQL
+        (`on_conflict_do_nothing`, `on_conflict_do_update`): portable upserts."""
+        if self.is_sqlite:
+            return sqlite_insert(table)
+        return pg_insert(table)
 
     def dispose(self) -> None:
         self.engine.dispose()

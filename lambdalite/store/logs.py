@@ -7,8 +7,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, func, insert, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from lambdalite.store.database import Database
 from lambdalite.store.log_schema import log_events, log_groups, log_streams
@@ -97,8 +95,7 @@ class LogStore:
 
     def _ensure(self, conn: Connection, table: Any, row: dict[str, Any]) -> None:
         """Insert the row unless its key exists (portable INSERT ... ON CONFLICT DO NOTHING)."""
-        dialect_insert = sqlite_insert if self._db.is_sqlite else pg_insert
-        conn.execute(dialect_insert(table).values(**row).on_conflict_do_nothing())
+        conn.execute(self._db.insert(table).values(**row).on_conflict_do_nothing())
 
     def streams(self, account_id: str, log_group: str) -> list[str]:
         with self._db.read() as conn:

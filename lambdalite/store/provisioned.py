@@ -5,8 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import delete, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from lambdalite.store.database import Database
 from lambdalite.store.schema import provisioned_concurrency as table
@@ -33,8 +31,7 @@ class ProvisionedStore:
             "requested": config.requested,
             "last_modified": config.last_modified,
         }
-        dialect_insert = sqlite_insert if self._db.is_sqlite else pg_insert
-        statement = dialect_insert(table).values(**row)
+        statement = self._db.insert(table).values(**row)
         statement = statement.on_conflict_do_update(
             index_elements=["account_id", "function_name", "qualifier"],
             set_={"requested": config.requested, "last_modified": config.last_modified},
