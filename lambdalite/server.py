@@ -25,6 +25,7 @@ from lambdalite.api.app import build_app
 from lambdalite.api.auth import Authenticator
 from lambdalite.api.code_urls import CodeUrlSigner
 from lambdalite.api.dispatcher import Handler, LambdaApi
+from lambdalite.api.fast_invoke import InvokeFastPath
 from lambdalite.api.functions import FunctionsApi
 from lambdalite.api.invoke import InvokeApi
 from lambdalite.api.json_protocol import JsonProtocolApi
@@ -103,9 +104,10 @@ def build_platform(settings: Settings) -> Platform:
         settings, functions, function_store, alias_store, code, LogStore(db), provisioned
     )
     names = FunctionsApi(functions, code_urls, engine.retire_soon)
+    invoke_api = InvokeApi(engine.invoker, names)
     handlers: dict[str, Handler] = {
         **names.handlers(),
-        **InvokeApi(engine.invoker, names).handlers(),
+        **invoke_api.handlers(),
         **ProvisionedApi(
             provisioned, names, engine.available, engine.provision_soon, settings.region
         ).handlers(),
@@ -151,6 +153,13 @@ def build_platform(settings: Settings) -> Platform:
 
     admin = AdminApi(accounts, auth, health)
     app = build_app(admin, code_urls, lambda_api, json_api, lifespan)
+    # A synchronous Invoke of a plain name skips the general API (fast_invoke.py).
+    app.add_middleware(
+        InvokeFastPath,
+        auth=auth,
+        invoke=invoke_api,
+        max_payload_bytes=settings.max_sync_payload_bytes,
+    )
     return Platform(settings, db, accounts, functions, root, queues, engine, app)
 
 

@@ -37,14 +37,40 @@ class InvokeApi:
             raise InvalidParameterValueException(
                 f"lambdalite does not support InvocationType {kind} yet."
             )
-        payload = _json_payload(p.get("Payload", b""))
+        return await self.request_response(
+            call.account_id,
+            ref.name,
+            qualifier,
+            p.get("Payload", b""),
+            p.get("ClientContext"),
+            p.get("LogType"),
+            call.request_id,
+        )
+
+    async def request_response(
+        self,
+        account_id: str,
+        name: str,
+        qualifier: str | None,
+        payload: bytes,
+        client_context: object,
+        log_type: object,
+        request_id: str,
+    ) -> Reply:
+        """A synchronous invocation, from either path (fast_invoke.py, or `invoke` after
+        the general dispatcher). The response's request id is the invocation's, as on AWS."""
         result = await self._invoker.invoke(
-            call.account_id, ref.name, qualifier, payload, _client_context(p)
+            account_id,
+            name,
+            qualifier,
+            _json_payload(payload),
+            _client_context(client_context),
+            request_id,
         )
         headers = {"X-Amz-Executed-Version": result.executed_version}
         if result.function_error:
             headers["X-Amz-Function-Error"] = result.function_error
-        if p.get("LogType") == "Tail":
+        if log_type == "Tail":
             headers["X-Amz-Log-Result"] = tail(result.log)
         headers["Content-Type"] = "application/json"
         return Reply(body=result.payload, status=200, headers=headers)
@@ -63,8 +89,7 @@ def _json_payload(payload: bytes) -> bytes:
     return payload
 
 
-def _client_context(p: dict[str, object]) -> str | None:
-    encoded = p.get("ClientContext")
+def _client_context(encoded: object) -> str | None:
     if not isinstance(encoded, str) or not encoded:
         return None
     if len(encoded) > MAX_CLIENT_CONTEXT_BYTES:

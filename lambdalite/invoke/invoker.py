@@ -11,8 +11,8 @@ loop only waits on sandboxes.
 
 from __future__ import annotations
 
+import asyncio
 import random
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -23,6 +23,7 @@ from lambdalite.control.code import CodeStore
 from lambdalite.control.functions import FunctionService
 from lambdalite.errors import ServiceException
 from lambdalite.invoke.limiter import ConcurrencyLimiter
+from lambdalite.invoke.request_ids import RequestIds
 from lambdalite.invoke.targets import TargetCache
 from lambdalite.logs.lines import end_line, report_line, start_line
 from lambdalite.logs.writer import LogWriter
@@ -79,6 +80,8 @@ class Invoker:
         self._choose = choose
         self._targets: TargetCache[_Target] = TargetCache()
         self._routes: TargetCache[_Weights] = TargetCache()
+        self._resolving: dict[tuple[str, str, str | None], asyncio.Future[_Target]] = {}
+        self._request_ids = RequestIds()
 
     async def check(self, account_id: str, name: str, qualifier: str | None) -> str:
         """DryRun: the function and qualifier exist; returns the version that would run."""
@@ -97,24 +100,36 @@ class Invoker:
         qualifier: str | None,
         payload: bytes,
         client_context: str | None = None,
+        request_id: str | None = None,
     ) -> InvocationResult:
-        target = self._cached_target(account_id, name, qualifier)
-        if target is None:
-            target = await run_in_threadpool(self._target, account_id, name, qualifier)
+        """Run one invocation; `request_id` is kept when given (an async event's retries
+        keep theirs), else a new one is made."""
+        target = self._cached_target(account_id, name, qualifier) or await self._resolve(
+            account_id, name, qualifier
+        )
+        spec = target.spec
         request = InvocationRequest(
-            request_id=str(uuid.uuid4()),
+            request_id=request_id or self._request_ids.new(),
             payload=payload,
             invoked_function_arn=function_arn(self._region, account_id, name, qualifier),
             client_context=client_context,
         )
-        with self._limiter.lease(account_id, name, target.reserved, target.reserved_total):
+        # The lease and the sandbox are taken and given back by hand, not with `with`:
+        # this is the hot path, and context managers cost microseconds each.
+        limiter, pool = self._limiter, self._pool
+        lease = limiter.take(account_id, name, target.reserved, target.reserved_total)
+        try:
+            sandbox = await pool.take(spec)
             try:
-                async with self._pool.acquire(target.spec) as sandbox:
-                    outcome = await sandbox.invoke(request)
-            except BackendError as exc:
-                raise ServiceException(
-                    f"The Lambda service could not start a sandbox: {exc}"
-                ) from exc
+                outcome = await sandbox.invoke(request)
+            except BaseException:
+                await pool.discard(sandbox)
+                raise
+            await pool.give_back(sandbox)
+        except BackendError as exc:
+            raise ServiceException(f"The Lambda service could not start a sandbox: {exc}") from exc
+        finally:
+            limiter.give_back(lease)
         log = _log(target.spec, target.version.version, outcome)
         config = target.version.config
         log_group = config.log_group or target.spec.log_group
@@ -127,6 +142,28 @@ class Invoker:
             log=log,
             outcome=outcome,
         )
+
+    async def _resolve(self, account_id: str, name: str, qualifier: str | None) -> _Target:
+        """Resolve a target on the thread pool, once for all the invocations that missed
+        the cache together: when an entry expires under load, every concurrent invocation
+        of the function misses at the same moment, and resolving each (four store reads)
+        held the event loop's GIL long enough to cost hundreds of milliseconds at p99."""
+        key = (account_id, name, qualifier)
+        pending = self._resolving.get(key)
+        if pending is None:
+            pending = asyncio.ensure_future(
+                run_in_threadpool(self._target, account_id, name, qualifier)
+            )
+            self._resolving[key] = pending
+            pending.add_done_callback(lambda _: self._resolving.pop(key, None))
+            return await asyncio.shield(pending)
+        await asyncio.shield(pending)
+        # Resolved by another invocation; draw this invocation's route (weighted aliases)
+        # from the cache, or resolve it alone if its route was not the one resolved.
+        target = self._cached_target(account_id, name, qualifier)
+        if target is None:
+            target = await run_in_threadpool(self._target, account_id, name, qualifier)
+        return target
 
     def spec_for(self, account_id: str, name: str, qualifier: str | None) -> SandboxSpec:
         """The spec a qualifier runs (an alias's primary version; no weighted routing)."""

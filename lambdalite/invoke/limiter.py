@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from lambdalite.errors import TooManyRequestsException
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Lease:
     account_id: str
     function_name: str
@@ -38,6 +38,17 @@ class ConcurrencyLimiter:
         `reserved` is the function's reserved concurrency (None: none), `reserved_total`
         the sum reserved by all functions of the account.
         """
+        lease = self.take(account_id, function_name, reserved, reserved_total)
+        try:
+            yield lease
+        finally:
+            self.give_back(lease)
+
+    def take(
+        self, account_id: str, function_name: str, reserved: int | None, reserved_total: int
+    ) -> Lease:
+        """`lease` without the context manager (the invoke hot path); pair with
+        `give_back` in a `finally`."""
         key = (account_id, function_name)
         if reserved is not None:
             if self._per_function[key] >= reserved:
@@ -47,12 +58,12 @@ class ConcurrencyLimiter:
         self._per_function[key] += 1
         if reserved is None:
             self._unreserved_in_use[account_id] += 1
-        try:
-            yield Lease(account_id, function_name, reserved is not None)
-        finally:
-            self._per_function[key] -= 1
-            if reserved is None:
-                self._unreserved_in_use[account_id] -= 1
+        return Lease(account_id, function_name, reserved is not None)
+
+    def give_back(self, lease: Lease) -> None:
+        self._per_function[(lease.account_id, lease.function_name)] -= 1
+        if not lease.reserved:
+            self._unreserved_in_use[lease.account_id] -= 1
 
     def in_use(self, account_id: str | None = None) -> int:
         """Concurrent executions now, of one account or all."""

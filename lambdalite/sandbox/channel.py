@@ -1,27 +1,32 @@
 """Drives a `RuntimeSession` from lambdalite's Python runtime over the private channel.
 
 The frames are `lambdalite.runtime.protocol`'s; each maps to one Runtime API call, so the
-session enforces the same rules as for an HTTP runtime. One task per sandbox, alive as
-long as the channel: it waits on the session for the next event and on the socket for
-the answer, and ends quietly on EOF (the sandbox's exit is observed by the Sandbox).
+session enforces the same rules as for an HTTP runtime. The channel is an asyncio
+Protocol, not a task: an event goes out in the call that invokes it (the session pushes
+it), and an answer resolves the invocation's future in the callback that reads it. A
+warm invocation therefore wakes only the coroutine waiting for its answer — a task in
+between cost two extra wake-ups and a queue per invocation (decision 0006).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import socket
+from typing import cast
 
 from lambdalite.runtime import protocol
 from lambdalite.runtime.protocol import Kind
-from lambdalite.sandbox.session import RuntimeApiError, RuntimeSession
+from lambdalite.sandbox.session import RuntimeApiError, RuntimeSession, RuntimeState
 from lambdalite.sandbox.spec import InvocationRequest
 
+_HEADER = protocol.HEADER
+_HEADER_SIZE = protocol.HEADER.size
 
-def _headers(request: InvocationRequest, deadline_ms: int) -> dict[str, object]:
+
+def _headers(request: InvocationRequest) -> dict[str, object]:
     meta: dict[str, object] = {
         "requestId": request.request_id,
-        "deadlineMs": deadline_ms,
+        "deadlineMs": int((request.deadline or 0) * 1000),
         "invokedFunctionArn": request.invoked_function_arn,
     }
     if request.trace_id:
@@ -33,34 +38,77 @@ def _headers(request: InvocationRequest, deadline_ms: int) -> dict[str, object]:
     return meta
 
 
-async def _read_frame(reader: asyncio.StreamReader) -> tuple[Kind, dict[str, object], bytes]:
-    length, kind, meta_len = protocol.HEADER.unpack(await reader.readexactly(protocol.HEADER.size))
-    if length > protocol.MAX_FRAME or meta_len > length:
-        raise protocol.ChannelClosed("corrupt frame")
-    return protocol.decode(kind, meta_len, await reader.readexactly(length))
+class Channel(asyncio.Protocol):
+    """One sandbox's end of the channel. `closed` resolves once the runtime's side is
+    gone and everything it wrote before has been handled."""
 
+    def __init__(self, session: RuntimeSession) -> None:
+        self._session = session
+        self._buffer = bytearray()
+        self._transport: asyncio.Transport | None = None
+        self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
-async def serve_channel(sock: socket.socket, session: RuntimeSession) -> None:
-    reader, writer = await asyncio.open_connection(sock=sock, limit=protocol.MAX_FRAME)
-    try:
-        kind, meta, body = await _read_frame(reader)
-        if kind is Kind.INIT_ERROR:
-            session.post_init_error(body, str(meta.get("errorType") or ""))
-            return
-        while True:
-            request = await session.next_event()
-            deadline_ms = int((request.deadline or 0) * 1000)
-            writer.write(
-                protocol.encode(Kind.INVOKE, _headers(request, deadline_ms), request.payload)
-            )
-            kind, meta, body = await _read_frame(reader)
-            request_id = str(meta.get("requestId", ""))
-            with contextlib.suppress(RuntimeApiError):
+    @classmethod
+    async def open(cls, sock: socket.socket, session: RuntimeSession) -> Channel:
+        loop = asyncio.get_running_loop()
+        channel = cls(session)
+        await loop.create_connection(lambda: channel, sock=sock)
+        session.attach(channel._send_event)
+        return channel
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports do not subclass asyncio.Transport, but behave as one.
+        self._transport = cast(asyncio.Transport, transport)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.closed.done():
+            self.closed.set_result(None)
+
+    def close(self) -> None:
+        if self._transport is not None:
+            self._transport.close()
+
+    def _send_event(self, request: InvocationRequest) -> None:
+        if self._transport is not None and not self._transport.is_closing():
+            self._transport.write(protocol.encode(Kind.INVOKE, _headers(request), request.payload))
+
+    def data_received(self, data: bytes) -> None:
+        buffer = self._buffer
+        buffer += data
+        while len(buffer) >= _HEADER_SIZE:
+            length, kind, meta_len = _HEADER.unpack_from(buffer)
+            if length > protocol.MAX_FRAME or meta_len > length:
+                self.close()  # a corrupt frame: the runtime is not ours to trust any more
+                return
+            end = _HEADER_SIZE + length
+            if len(buffer) < end:
+                return
+            rest = bytes(buffer[_HEADER_SIZE:end])
+            del buffer[:end]
+            try:
+                self._frame(*protocol.decode(kind, meta_len, rest))
+            except ValueError:  # unknown kind, bad metadata
+                self.close()
+                return
+
+    def _frame(self, kind: Kind, meta: dict[str, object], body: bytes) -> None:
+        session = self._session
+        try:
+            if kind is Kind.READY:
+                session.waiting()
+            elif kind is Kind.INIT_ERROR:
+                session.post_init_error(body, str(meta.get("errorType") or ""))
+            elif kind is Kind.RESPONSE or kind is Kind.ERROR:
+                request_id = str(meta.get("requestId", ""))
                 if kind is Kind.RESPONSE:
                     session.post_response(request_id, body)
-                elif kind is Kind.ERROR:
+                else:
                     session.post_error(request_id, body, str(meta.get("errorType") or ""))
-    except (asyncio.IncompleteReadError, ConnectionError, protocol.ChannelClosed, ValueError):
-        return
-    finally:
-        writer.close()
+                # After answering, the runtime waits for the next event (as awslambdaric
+                # calls GET .../next straight after posting).
+                session.waiting()
+        except RuntimeApiError:
+            # The HTTP Runtime API would answer 400/403; the channel has no answer to
+            # give, and the session already failed the invocation where AWS would.
+            if session.state is RuntimeState.RUNNING:
+                session.waiting()

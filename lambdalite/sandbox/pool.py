@@ -73,9 +73,20 @@ class SandboxPool:
     @contextlib.asynccontextmanager
     async def acquire(self, spec: SandboxSpec) -> AsyncIterator[Sandbox]:
         """A sandbox of `spec` for one invocation. Raises BackendError if none can start."""
+        sandbox = await self.take(spec)
+        try:
+            yield sandbox
+        except BaseException:
+            await self.discard(sandbox)
+            raise
+        await self.give_back(sandbox)
+
+    async def take(self, spec: SandboxSpec) -> Sandbox:
+        """`acquire` without the context manager (the invoke hot path): the caller must
+        `give_back` the sandbox, or `discard` it if the invocation raised."""
         if self._closed:
             raise RuntimeError("the sandbox pool is closed")
-        version = self._version(spec)
+        version = self._versions.get(spec.key) or self._version(spec)
         sandbox = self._take_idle(version)
         if sandbox is None:
             version.starting += 1
@@ -87,17 +98,27 @@ class SandboxPool:
         else:
             self.warm_starts += 1
         version.busy.add(sandbox)
-        try:
-            yield sandbox
-        except BaseException:
-            await self._discard(version, sandbox)
-            raise
+        return sandbox
+
+    async def give_back(self, sandbox: Sandbox) -> None:
+        """The invocation is over: an idle sandbox waits for the next, any other goes."""
+        key = sandbox.spec.key
+        version = self._versions.get(key)
+        if version is None or sandbox not in version.busy:
+            await sandbox.destroy()  # its version was retired meanwhile
+            return
         version.busy.discard(sandbox)
         version.last_used = self.clock()
-        if sandbox.state is SandboxState.IDLE and not self._closed and spec.key in self._versions:
+        if sandbox.state is SandboxState.IDLE and not self._closed:
             version.idle.append(sandbox)
         else:
             await sandbox.destroy()
+
+    async def discard(self, sandbox: Sandbox) -> None:
+        version = self._versions.get(sandbox.spec.key)
+        if version is not None:
+            version.busy.discard(sandbox)
+        await sandbox.destroy()
 
     def _take_idle(self, version: _Version) -> Sandbox | None:
         while version.idle:
@@ -106,10 +127,6 @@ class SandboxPool:
                 return sandbox
             # It died while idle; its own exit handler is already destroying it.
         return None
-
-    async def _discard(self, version: _Version, sandbox: Sandbox) -> None:
-        version.busy.discard(sandbox)
-        await sandbox.destroy()
 
     async def prewarm(self, spec: SandboxSpec, count: int = 1) -> None:
         """Start sandboxes ahead of traffic (provisioned concurrency) and leave them idle."""

@@ -26,12 +26,11 @@ import math
 import os
 import time
 from collections.abc import Callable
-from dataclasses import replace
 from enum import StrEnum
 from typing import Any
 
 from lambdalite.sandbox.backend import Backend, SandboxProcess
-from lambdalite.sandbox.channel import serve_channel
+from lambdalite.sandbox.channel import Channel
 from lambdalite.sandbox.logbuffer import LogBuffer
 from lambdalite.sandbox.runtime_api import RuntimeApiServer
 from lambdalite.sandbox.session import Reply, RuntimeSession
@@ -49,6 +48,14 @@ _SIGNAL_NAMES = {
     11: "segmentation fault", 12: "user defined signal 2", 13: "broken pipe",
     14: "alarm clock", 15: "terminated",
 }  # fmt: skip
+
+
+class _Exited(Exception):
+    """The runtime exited during an invocation without answering it."""
+
+
+class _TimedOut(Exception):
+    """The invocation's deadline passed."""
 
 
 class SandboxState(StrEnum):
@@ -99,7 +106,8 @@ class Sandbox:
         self._init_timed_out: float | None = None  # the init timeout that expired
         self._log = LogBuffer()
         self._session: RuntimeSession | None = None
-        self._tasks: list[asyncio.Task[None]] = []
+        self._channel: Channel | None = None
+        self._reply: asyncio.Future[Reply] | None = None  # of the invocation running now
         self._server: RuntimeApiServer | None = None
         self._destroying: asyncio.Task[None] | None = None
         self._destroyed = False
@@ -138,7 +146,7 @@ class Sandbox:
         self._session = session = RuntimeSession()
         loop.add_reader(process.log_fd, self._on_log)
         if process.channel is not None:
-            self._tasks.append(loop.create_task(serve_channel(process.channel, session)))
+            self._channel = await Channel.open(process.channel, session)
         elif process.runtime_api is not None:
             self._server = RuntimeApiServer(session, process.runtime_api)
             await self._server.start()
@@ -165,8 +173,8 @@ class Sandbox:
     async def _settle(self) -> None:
         """The runtime died: let the channel deliver what it wrote before dying (its
         frames and the exit report travel on different sockets, in either order)."""
-        if self._tasks:
-            await asyncio.wait(self._tasks, timeout=SETTLE_S)
+        if self._channel is not None:
+            await asyncio.wait([self._channel.closed], timeout=SETTLE_S)
 
     def _on_log(self) -> None:
         if not self._log.drain(self.process.log_fd):
@@ -174,9 +182,24 @@ class Sandbox:
                 asyncio.get_running_loop().remove_reader(self.process.log_fd)
 
     def _on_exit(self, _: asyncio.Future[int]) -> None:
-        # Died while idle (a thread called os._exit, a left-over process OOMed it...).
+        loop = asyncio.get_running_loop()
         if self.state is SandboxState.IDLE:
-            self._destroying = asyncio.get_running_loop().create_task(self.destroy())
+            # Died while idle (a thread called os._exit, a left-over process OOMed it...).
+            self._destroying = loop.create_task(self.destroy())
+        elif self.state is SandboxState.BUSY and self._reply is not None:
+            self._destroying = loop.create_task(self._exited_while_busy(self._reply))
+
+    async def _exited_while_busy(self, reply: asyncio.Future[Reply]) -> None:
+        # What the runtime wrote before dying may still be on its way (the exit report
+        # and the channel are different sockets): an answer that arrives still stands.
+        await self._settle()
+        if not reply.done():
+            reply.set_exception(_Exited())
+
+    @staticmethod
+    def _expire(reply: asyncio.Future[Reply]) -> None:
+        if not reply.done():
+            reply.set_exception(_TimedOut())
 
     def _outcome(
         self,
@@ -239,48 +262,50 @@ class Sandbox:
         if self.state is not SandboxState.IDLE or self._session is None:
             raise RuntimeError(f"sandbox {self.id} is {self.state}, not idle")
         self.state = SandboxState.BUSY
-        deadline = request.deadline or time.time() + self.spec.timeout_s
-        request = replace(request, deadline=deadline)
+        deadline = request.deadline
+        if deadline is None:
+            deadline = request.deadline = time.time() + self.spec.timeout_s
         started = time.perf_counter()
-        reply = self._session.invoke(request)
-        exited = self.process.exited
-        waiting: set[asyncio.Future[Any]] = {reply, exited}
-        try:
-            done, _ = await asyncio.wait(
-                waiting,
-                timeout=max(deadline - time.time(), 0),
-                return_when=asyncio.FIRST_COMPLETED,
-            )
-        except BaseException:
-            await self.destroy()  # cancelled mid-invoke: its runtime is in an unknown state
-            raise
-        duration_ms = (time.perf_counter() - started) * 1000
+        # One future for the answer; a timer and the exit handler fail it instead of
+        # racing it in asyncio.wait (which costs a waiter and callbacks per invocation).
+        self._reply = reply = self._session.invoke(request)
+        timer = asyncio.get_running_loop().call_later(
+            max(deadline - time.time(), 0), self._expire, reply
+        )
         rid = request.request_id
-        if exited in done and not reply.done():
-            await self._settle()
-        if reply.done():
-            if exited.done():
-                await self.destroy()  # answered, then exited: the answer stands
-            else:
-                self.state = SandboxState.IDLE
-                self.last_used = self._clock()
-            answer = reply.result()
-            return self._outcome(rid, answer.payload, self._error_type(answer), duration_ms)
-        if exited in done:
+        try:
+            answer = await reply
+        except _Exited:
+            duration_ms = (time.perf_counter() - started) * 1000
             oom = self.process.oom_kills() > 0
             await self.destroy()
-            reason = exit_reason(exited.result())
+            reason = exit_reason(self.process.exited.result())
             error_type = "Runtime.OutOfMemory" if oom else "Runtime.ExitError"
             tail = f"RequestId: {rid} Error: {reason}\n{error_type}\n".encode()
             payload = _platform_error(rid, error_type, reason)
             return self._outcome(rid, payload, error_type, duration_ms, tail)
-        self.process.kill()
-        await self.destroy()
-        reason = f"Task timed out after {self.spec.timeout_s:.2f} seconds"
-        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
-        tail = f"{stamp}Z {rid} {reason}\n".encode()
-        payload = _platform_error(rid, "Sandbox.Timedout", reason)
-        return self._outcome(rid, payload, "Sandbox.Timedout", duration_ms, tail)
+        except _TimedOut:
+            duration_ms = (time.perf_counter() - started) * 1000
+            self.process.kill()
+            await self.destroy()
+            reason = f"Task timed out after {self.spec.timeout_s:.2f} seconds"
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
+            tail = f"{stamp}Z {rid} {reason}\n".encode()
+            payload = _platform_error(rid, "Sandbox.Timedout", reason)
+            return self._outcome(rid, payload, "Sandbox.Timedout", duration_ms, tail)
+        except BaseException:
+            await self.destroy()  # cancelled mid-invoke: its runtime is in an unknown state
+            raise
+        finally:
+            timer.cancel()
+            self._reply = None
+        duration_ms = (time.perf_counter() - started) * 1000
+        if self.process.exited.done():
+            await self.destroy()  # answered, then exited: the answer stands
+        else:
+            self.state = SandboxState.IDLE
+            self.last_used = self._clock()
+        return self._outcome(rid, answer.payload, self._error_type(answer), duration_ms)
 
     @staticmethod
     def _error_type(answer: Reply) -> str | None:
@@ -303,8 +328,8 @@ class Sandbox:
         with contextlib.suppress(Exception):
             asyncio.get_running_loop().remove_reader(self.process.log_fd)
         self._log.drain(self.process.log_fd)
-        for task in self._tasks:
-            task.cancel()
+        if self._channel is not None:
+            self._channel.close()
         if self._server is not None:
             await self._server.close()
         await self.process.destroy()

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -67,6 +68,10 @@ class RuntimeSession:
         self.state = RuntimeState.INIT
         self.ready: asyncio.Future[Reply | None] = loop.create_future()  # Reply: init error
         self._events: asyncio.Queue[InvocationRequest] = asyncio.Queue(maxsize=1)
+        # A push transport (the private channel) takes each event as it is invoked
+        # instead of awaiting `next_event`: no task wakes up between platform and runtime.
+        self._push: Callable[[InvocationRequest], None] | None = None
+        self._pending: InvocationRequest | None = None
         self._current: InvocationRequest | None = None
         self._reply: asyncio.Future[Reply] | None = None
         # Recent ids only: enough to tell a repeated post from an unknown id.
@@ -78,22 +83,44 @@ class RuntimeSession:
         """Queue one event; the future resolves when the runtime answers it."""
         if self._reply is not None and not self._reply.done():
             raise RuntimeError("one invocation at a time per sandbox")
-        self._reply = asyncio.get_running_loop().create_future()
-        self._events.put_nowait(request)
-        return self._reply
+        self._reply = reply = asyncio.get_running_loop().create_future()
+        if self._push is None:
+            self._events.put_nowait(request)
+        elif self.state is RuntimeState.READY:
+            self._deliver(request)
+        else:
+            self._pending = request  # delivered when the runtime next waits
+        return reply
 
     # -- the runtime's side ---------------------------------------------------------
 
-    async def next_event(self) -> InvocationRequest:
+    def attach(self, push: Callable[[InvocationRequest], None]) -> None:
+        """Deliver events through `push` (called with each, once the runtime waits)."""
+        self._push = push
+
+    def waiting(self) -> None:
+        """The runtime asks for the next event (a push transport's implicit `next`)."""
         if self.state in (RuntimeState.INVOKING, RuntimeState.INIT_FAILED):
             raise _transition(self.state, "Ready")
         self.state = RuntimeState.READY
         if not self.ready.done():
             self.ready.set_result(None)
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            self._deliver(pending)
+
+    async def next_event(self) -> InvocationRequest:
+        self.waiting()
         request = await self._events.get()
         self._current = request
         self.state = RuntimeState.INVOKING
         return request
+
+    def _deliver(self, request: InvocationRequest) -> None:
+        self._current = request
+        self.state = RuntimeState.INVOKING
+        assert self._push is not None
+        self._push(request)
 
     def _answer(self, request_id: str, reply: Reply, target: str) -> None:
         current = self._current

@@ -121,12 +121,14 @@ class SandboxSpec:
         return env
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class InvocationRequest:
     request_id: str
     payload: bytes
     invoked_function_arn: str
-    deadline: float | None = None  # Unix seconds; None: now + the spec's timeout
+    # Unix seconds. None: the sandbox sets it to now + the spec's timeout as it starts
+    # running the invocation (after a cold start's init, which has its own limit).
+    deadline: float | None = None
     client_context: str | None = None  # plain JSON (the Invoke API's base64, decoded)
     cognito_identity: str | None = None
     trace_id: str | None = None
