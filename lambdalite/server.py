@@ -10,7 +10,8 @@ import gc
 import logging
 import secrets
 import signal
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -25,15 +26,20 @@ from lambdalite.api.app import build_app
 from lambdalite.api.auth import Authenticator
 from lambdalite.api.code_urls import CodeUrlSigner
 from lambdalite.api.dispatcher import Handler, LambdaApi
+from lambdalite.api.event_invoke_configs import EventInvokeConfigsApi
 from lambdalite.api.fast_invoke import InvokeFastPath
 from lambdalite.api.functions import FunctionsApi
 from lambdalite.api.invoke import InvokeApi
 from lambdalite.api.json_protocol import JsonProtocolApi
+from lambdalite.api.logs_api import LogsApi
+from lambdalite.api.mappings import EventSourceMappingsApi
 from lambdalite.api.operations import OperationTable
 from lambdalite.api.provisioned import ProvisionedApi
 from lambdalite.api.settings_api import SettingsApi
 from lambdalite.api.sqs import SqsApi
 from lambdalite.api.versions import VersionsApi
+from lambdalite.asyncinvoke import AsyncInvocations
+from lambdalite.asyncinvoke.destinations import dead_letter_check
 from lambdalite.control.accounts import AccountService, RootSetup, write_credentials_file
 from lambdalite.control.aliases import AliasService
 from lambdalite.control.code import CodeStore
@@ -42,7 +48,14 @@ from lambdalite.control.functions import FunctionService
 from lambdalite.control.provisioned import ProvisionedConcurrencyService
 from lambdalite.control.tags import TagService
 from lambdalite.invoke.engine import Engine
+from lambdalite.logs.retention import RetentionReaper
+from lambdalite.logs.service import LogService
 from lambdalite.loops import BackgroundLoop
+from lambdalite.mappings.model import EventSourceMapping, SourceKind
+from lambdalite.mappings.poller import PollerLimits, SqsPoller
+from lambdalite.mappings.service import MappingService
+from lambdalite.mappings.store import MappingStore
+from lambdalite.mappings.supervisor import PollerSupervisor
 from lambdalite.model import AccessKey
 from lambdalite.queues import QueueService
 from lambdalite.settings import Settings
@@ -66,12 +79,17 @@ class Platform:
     queues: QueueService
     engine: Engine
     app: Starlette
+    async_invocations: AsyncInvocations | None = None
+    mappings: MappingService | None = None
+    pollers: PollerSupervisor | None = None
 
     def close(self) -> None:
         self.db.dispose()
 
 
-def build_platform(settings: Settings) -> Platform:
+def build_platform(settings: Settings, clock: Callable[[], float] = time.time) -> Platform:
+    """`clock` is what queues, event source pollers and async invocations read (tests
+    move it by hand)."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     db = Database(settings.resolved_database_url)
     db.migrate()
@@ -84,8 +102,14 @@ def build_platform(settings: Settings) -> Platform:
     function_store = FunctionStore(db)
     alias_store = AliasStore(db)
     code = CodeStore(settings.code_dir)
+    queues = QueueService(db, settings.region, clock=clock)
     functions = FunctionService(
-        function_store, alias_store, code, settings.code_limits, settings.region
+        function_store,
+        alias_store,
+        code,
+        settings.code_limits,
+        settings.region,
+        dead_letter_check=dead_letter_check(queues, settings.region),
     )
     aliases = AliasService(alias_store, functions)
     tags = TagService(function_store, functions)
@@ -100,11 +124,27 @@ def build_platform(settings: Settings) -> Platform:
     provisioned = ProvisionedConcurrencyService(
         ProvisionedStore(db), functions, function_store, settings.account_concurrency
     )
+    log_store = LogStore(db, settings.log_limits)
     engine = Engine.build(
-        settings, functions, function_store, alias_store, code, LogStore(db), provisioned
+        settings, functions, function_store, alias_store, code, log_store, provisioned
+    )
+    async_invocations = AsyncInvocations.build(
+        settings, db, functions, engine.invoker, queues, clock
     )
     names = FunctionsApi(functions, code_urls, engine.retire_soon)
-    invoke_api = InvokeApi(engine.invoker, names)
+    invoke_api = InvokeApi(engine.invoker, names, async_invocations)
+    mappings = MappingService(MappingStore(db), functions, queues, clock)
+    poller_limits = PollerLimits(
+        max_concurrency=settings.event_source_max_concurrency,
+        max_payload_bytes=settings.max_sync_payload_bytes,
+    )
+
+    def sqs_poller(mapping: EventSourceMapping) -> SqsPoller:
+        return SqsPoller(mapping, queues, engine.invoker.invoke, clock, poller_limits)
+
+    pollers = PollerSupervisor(
+        mappings, {SourceKind.SQS: sqs_poller}, settings.event_source_reconcile_seconds
+    )
     handlers: dict[str, Handler] = {
         **names.handlers(),
         **invoke_api.handlers(),
@@ -114,6 +154,8 @@ def build_platform(settings: Settings) -> Platform:
         **VersionsApi(functions, names).handlers(),
         **AliasesApi(aliases, names, settings.region).handlers(),
         **SettingsApi(tags, concurrency, names, settings.region).handlers(),
+        **EventInvokeConfigsApi(async_invocations.configs, names, settings.region).handlers(),
+        **EventSourceMappingsApi(mappings, names).handlers(),
     }
     lambda_api = LambdaApi(
         OperationTable(),
@@ -135,19 +177,32 @@ def build_platform(settings: Settings) -> Platform:
             "network": engine.network_warning
             or "outbound allowed; host and private ranges blocked",
             "sandboxes": {str(k): v for k, v in engine.pool.counts().items()},
+            "event_source_pollers": len(pollers.pollers),
         }
 
-    queues = QueueService(db, settings.region)
-    json_api = JsonProtocolApi([SqsApi(queues)], auth, max_request_bytes=4 * 1024 * 1024)
+    logs_api = LogsApi(LogService(log_store, settings.region))
+    json_api = JsonProtocolApi([SqsApi(queues), logs_api], auth, max_request_bytes=4 * 1024 * 1024)
     retention = BackgroundLoop("queue-retention", queues.run_once, interval_s=60)
+    log_retention = BackgroundLoop(
+        "log-retention",
+        RetentionReaper(log_store).run_once,
+        interval_s=settings.log_retention_interval_seconds,
+    )
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         await engine.start()
         retention.start()
+        log_retention.start()
+        await async_invocations.start()
+        if settings.event_source_reconcile_seconds > 0:
+            pollers.start()
         try:
             yield
         finally:
+            await pollers.stop()
+            await async_invocations.stop()
+            await log_retention.stop()
             await retention.stop()
             await engine.stop()
 
@@ -160,7 +215,19 @@ def build_platform(settings: Settings) -> Platform:
         invoke=invoke_api,
         max_payload_bytes=settings.max_sync_payload_bytes,
     )
-    return Platform(settings, db, accounts, functions, root, queues, engine, app)
+    return Platform(
+        settings,
+        db,
+        accounts,
+        functions,
+        root,
+        queues,
+        engine,
+        app,
+        async_invocations,
+        mappings=mappings,
+        pollers=pollers,
+    )
 
 
 def serve(settings: Settings) -> None:
@@ -210,6 +277,7 @@ def _announce(platform: Platform) -> None:
         f"lambdalite {__version__} listening on {s.endpoint} (store: {platform.db.kind})",
         f"root account {platform.root.account.account_id}, key {platform.root.key.access_key_id}",
         f"credentials: {s.credentials_file} (profile lambdalite)",
+        f"sandboxes: {platform.engine.isolation}",
         "use it with:",
         f"  export AWS_SHARED_CREDENTIALS_FILE={s.credentials_file} AWS_PROFILE=lambdalite",
         f"  aws lambda list-functions --endpoint-url {s.endpoint}",

@@ -27,6 +27,20 @@ class CodeLimits:
 
 
 @dataclass(frozen=True)
+class LogLimits:
+    """Flood caps on what one sandbox's functions print (docs/decisions/0601-logs-api.md).
+
+    A token bucket per sandbox (log stream): `burst_bytes` may arrive at once, refilled
+    at `bytes_per_second`; output past it is dropped and a marker line says how much.
+    START, END and REPORT lines are never dropped. `bytes_per_second=0` turns caps off.
+    """
+
+    bytes_per_second: int = 256 * 1024
+    # At least one invocation's whole output (the sandbox keeps <= 1 MiB of it).
+    burst_bytes: int = 4 * 1024 * 1024
+
+
+@dataclass(frozen=True)
 class Settings:
     host: str = "127.0.0.1"
     port: int = DEFAULT_PORT
@@ -43,6 +57,23 @@ class Settings:
     max_request_bytes: int = 70_167_211
     # A synchronous Invoke's request payload (6 MB, "Lambda quotas").
     max_sync_payload_bytes: int = 6 * 1024 * 1024
+    # An Event (asynchronous) Invoke's payload: 1 MB since 2025 ("Lambda quotas").
+    max_async_payload_bytes: int = 1024 * 1024
+    # Asynchronous invocation (docs/decisions/0402): AWS's retry waits (1 and 2 minutes
+    # after a function error; 1 s doubling to 5 minutes after a throttle) times this.
+    async_backoff_scale: float = 1.0
+    # How long a claimed event stays with its server without a renewal: after a crash,
+    # another server (or the restarted one) retries it once this has passed.
+    async_lease_seconds: float = 60.0
+    # How often the delivery loop looks for due events (0: never; tests call run_once).
+    async_poll_interval_seconds: float = 0.2
+    # Events one server runs at the same time (each still needs a concurrency Lease).
+    async_max_in_flight: int = 64
+    # Event source mappings (docs/decisions/0403): how often their states are reconciled
+    # and pollers started or stopped (0: never on its own; tests call run_once), and how
+    # many batches one mapping runs at once when it sets no MaximumConcurrency.
+    event_source_reconcile_seconds: float = 1.0
+    event_source_max_concurrency: int = 50
     # The account-wide concurrency AWS gives by default (GetAccountSettings).
     account_concurrency: int = 1000
     # An idle sandbox is kept this long for warm starts, then destroyed (scale to zero).
@@ -55,6 +86,9 @@ class Settings:
     sandbox_network_allow: tuple[str, ...] = ()
     sandbox_subnet: str = "10.200.0.0/16"
     sandbox_dns: tuple[str, ...] = ()  # empty: the host's resolvers
+    # Functions' log output: per-sandbox flood caps, and how often retention is enforced.
+    log_limits: LogLimits = field(default_factory=LogLimits)
+    log_retention_interval_seconds: float = 600.0
 
     @property
     def resolved_database_url(self) -> str:
@@ -84,7 +118,17 @@ class Settings:
         allow = env.get("LAMBDALITE_SANDBOX_NETWORK_ALLOW")
         network = env.get("LAMBDALITE_SANDBOX_NETWORK")
         port = env.get("LAMBDALITE_PORT")
+        log_rate = env.get("LAMBDALITE_LOG_BYTES_PER_SECOND")
+        log_burst = env.get("LAMBDALITE_LOG_BURST_BYTES")
+        backoff_scale = env.get("LAMBDALITE_ASYNC_BACKOFF_SCALE")
+        lease = env.get("LAMBDALITE_ASYNC_LEASE_SECONDS")
         return base.with_overrides(
+            async_backoff_scale=float(backoff_scale) if backoff_scale else None,
+            async_lease_seconds=float(lease) if lease else None,
+            log_limits=LogLimits(
+                int(log_rate) if log_rate else base.log_limits.bytes_per_second,
+                int(log_burst) if log_burst else base.log_limits.burst_bytes,
+            ),
             host=env.get("LAMBDALITE_HOST"),
             port=int(port) if port else None,
             data_dir=Path(data_dir).expanduser() if data_dir else None,

@@ -1,4 +1,4 @@
-"""Handler: Invoke (RequestResponse and DryRun; Event arrives with the async queue)."""
+"""Handler: Invoke (RequestResponse, DryRun, and Event through the async queue)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,13 @@ import json
 from lambdalite.api.dispatcher import Call, Handler
 from lambdalite.api.functions import FunctionsApi
 from lambdalite.api.responses import Reply
+from lambdalite.asyncinvoke import AsyncInvocations
 from lambdalite.control.arns import resolve_qualifier
-from lambdalite.errors import InvalidParameterValueException, InvalidRequestContentException
+from lambdalite.errors import (
+    InvalidParameterValueException,
+    InvalidRequestContentException,
+    RequestTooLargeException,
+)
 from lambdalite.invoke.invoker import Invoker
 from lambdalite.logs.lines import tail
 
@@ -18,9 +23,12 @@ MAX_CLIENT_CONTEXT_BYTES = 3583
 
 
 class InvokeApi:
-    def __init__(self, invoker: Invoker, names: FunctionsApi) -> None:
+    def __init__(
+        self, invoker: Invoker, names: FunctionsApi, events: AsyncInvocations | None = None
+    ) -> None:
         self._invoker = invoker
         self._names = names
+        self._events = events
 
     def handlers(self) -> dict[str, Handler]:
         return {"Invoke": self.invoke}
@@ -33,6 +41,8 @@ class InvokeApi:
         if kind == "DryRun":
             version = await self._invoker.check(call.account_id, ref.name, qualifier)
             return Reply(status=204, headers={"X-Amz-Executed-Version": version})
+        if kind == "Event" and self._events is not None:
+            return await self._event(call, ref.name, qualifier, p.get("Payload", b""))
         if kind != "RequestResponse":
             raise InvalidParameterValueException(
                 f"lambdalite does not support InvocationType {kind} yet."
@@ -46,6 +56,21 @@ class InvokeApi:
             p.get("LogType"),
             call.request_id,
         )
+
+    async def _event(self, call: Call, name: str, qualifier: str | None, payload: bytes) -> Reply:
+        """Event: checked as a synchronous payload is (but up to 1 MB), durably stored,
+        then 202; every attempt runs with this call's request id, as on AWS."""
+        assert self._events is not None
+        limit = self._events.max_payload_bytes
+        if len(payload) > limit:
+            raise RequestTooLargeException(
+                f"{len(payload)} byte payload is too large for the Event invocation type "
+                f"(limit {limit} bytes)"
+            )
+        await self._events.accept(
+            call.account_id, name, qualifier, _json_payload(payload), call.request_id
+        )
+        return Reply(status=202)
 
     async def request_response(
         self,

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import botocore.config
 import click
 import httpx
 from botocore.exceptions import (
@@ -23,6 +24,7 @@ from botocore.exceptions import (
 from rich.console import Console
 from rich.table import Table
 
+from lambdalite.cli import logs as function_logs
 from lambdalite.cli.client import target
 from lambdalite.cli.packaging import package
 
@@ -164,9 +166,25 @@ def remove(name: str) -> None:
 @click.option("--payload", default="{}", help="The event, as JSON (default {}).")
 @click.option("--qualifier", default=None, help="A version number or alias.")
 @click.option("--tail", is_flag=True, help="Also print the invocation's log tail (stderr).")
-def invoke(name: str, payload: str, qualifier: str | None, tail: bool) -> None:
+@click.option(
+    "--async",
+    "run_async",
+    is_flag=True,
+    help="Queue the event (InvocationType Event) and print its request id; do not wait.",
+)
+def invoke(name: str, payload: str, qualifier: str | None, tail: bool, run_async: bool) -> None:
     """Invoke function NAME and print its result; exit 1 if the function failed."""
     extra: dict[str, Any] = {"Qualifier": qualifier} if qualifier else {}
+    if run_async:
+        if tail:
+            _fail("--tail needs a synchronous invoke: an --async one returns before it runs")
+        with _api() as client:
+            response = client.invoke(
+                FunctionName=name, Payload=payload.encode(), InvocationType="Event", **extra
+            )
+        # Accepted means stored: it runs (and retries) on the server from here on.
+        console.print(response["ResponseMetadata"]["RequestId"], markup=False, highlight=False)
+        return
     with _api() as client:
         response = client.invoke(
             FunctionName=name, Payload=payload.encode(), LogType="Tail" if tail else "None", **extra
@@ -183,6 +201,204 @@ def invoke(name: str, payload: str, qualifier: str | None, tail: bool) -> None:
             markup=False,
         )
         sys.exit(1)
+
+
+@main.command("logs")
+@click.argument("name")
+@click.option("--follow", "-f", is_flag=True, help="Keep printing new lines (Ctrl-C stops).")
+@click.option(
+    "--since", default=None, help="Only lines this recent: 30s, 10m, 2h, 7d (default: all)."
+)
+@click.option(
+    "--filter", "pattern", default=None, help='A filter pattern: ERROR, "a phrase", ?A ?B, -term.'
+)
+@click.option("--request-id", default=None, help="Only this invocation's lines, START to REPORT.")
+def logs(
+    name: str, follow: bool, since: str | None, pattern: str | None, request_id: str | None
+) -> None:
+    """Print function NAME's log lines in time order."""
+    if follow and request_id:
+        _fail("--follow and --request-id do not go together: an invocation ends at its REPORT")
+    with _api() as client:
+        try:
+            start = function_logs.since_ms(since, function_logs.now_ms()) if since else None
+            group, found = function_logs.log_group(client, name)
+            reader = function_logs.LogReader(function_logs.logs_client(target()), group, pattern)
+        except ValueError as exc:  # a --since or --filter that cannot be read
+            _fail(str(exc))
+        if follow:
+            function_logs.follow(function_logs.Follower(reader, start), _print_event)
+            return
+        events = reader.invocation(request_id, start) if request_id else list(reader.events(start))
+        if not events and not found and not reader.exists():
+            _fail(f"no function {name} and no log group {group}")
+        if not events and request_id:
+            _fail(f"no lines of request {request_id} in {group}")
+        if not events:
+            since_text = f" from the last {since}" if since else ""
+            matching = f" matching {pattern}" if pattern else ""
+            errors.print(f"no log lines in {group}{since_text}{matching}", markup=False)
+        for event in events:
+            _print_event(event)
+
+
+def _print_event(event: dict[str, Any]) -> None:
+    click.echo(event["message"].removesuffix("\n"))
+
+
+@main.group()
+def queues() -> None:
+    """The built-in SQS queues: list, create, send, receive."""
+
+
+@queues.command("ls")
+def list_queues() -> None:
+    """List queues and how many messages each holds."""
+    counted = (
+        "ApproximateNumberOfMessages",
+        "ApproximateNumberOfMessagesNotVisible",
+        "ApproximateNumberOfMessagesDelayed",
+    )
+    table = Table("name", "visible", "in flight", "delayed", "url")
+    with _api("sqs") as sqs:
+        pages = sqs.get_paginator("list_queues").paginate()
+        urls = [url for page in pages for url in page.get("QueueUrls", [])]
+        for url in urls:
+            found = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=list(counted))
+            table.add_row(url.rsplit("/", 1)[-1], *(found["Attributes"][n] for n in counted), url)
+    console.print(table if urls else "no queues")
+
+
+@queues.command("create")
+@click.argument("name")
+@click.option(
+    "--attribute",
+    "attributes",
+    multiple=True,
+    help="NAME=VALUE, e.g. VisibilityTimeout=60 (repeatable). A NAME ending .fifo is FIFO.",
+)
+def create_queue(name: str, attributes: tuple[str, ...]) -> None:
+    """Create queue NAME (or find the same one) and print its URL."""
+    given = dict(_pair(item, "--attribute") for item in attributes)
+    if name.endswith(".fifo"):
+        given.setdefault("FifoQueue", "true")
+    with _api("sqs") as sqs:
+        url = sqs.create_queue(QueueName=name, Attributes=given)["QueueUrl"]
+    console.print(url, markup=False, highlight=False)
+
+
+@queues.command("send")
+@click.argument("name")
+@click.argument("body")
+@click.option("--group", default=None, help="MessageGroupId (FIFO queues).")
+@click.option("--dedup-id", default=None, help="MessageDeduplicationId (FIFO queues).")
+def send_message(name: str, body: str, group: str | None, dedup_id: str | None) -> None:
+    """Send BODY to queue NAME and print the message id."""
+    extra = {"MessageGroupId": group, "MessageDeduplicationId": dedup_id}
+    with _api("sqs") as sqs:
+        url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
+        sent = sqs.send_message(
+            QueueUrl=url, MessageBody=body, **{k: v for k, v in extra.items() if v}
+        )
+    console.print(sent["MessageId"], markup=False, highlight=False)
+
+
+@queues.command("receive")
+@click.argument("name")
+@click.option("--max", "max_messages", type=click.IntRange(1, 10), default=1, show_default=True)
+@click.option("--wait", type=click.IntRange(0, 20), default=0, help="Long-poll up to S seconds.")
+@click.option("--delete", is_flag=True, help="Delete the messages once printed.")
+def receive_messages(name: str, max_messages: int, wait: int, delete: bool) -> None:
+    """Receive up to --max messages from queue NAME: one line each, its id then its body.
+    Without --delete they return to the queue after its visibility timeout."""
+    with _api("sqs") as sqs:
+        url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
+        messages = sqs.receive_message(
+            QueueUrl=url, MaxNumberOfMessages=max_messages, WaitTimeSeconds=wait
+        ).get("Messages", [])
+        for message in messages:
+            console.print(
+                f"{message['MessageId']} {message['Body']}", markup=False, highlight=False
+            )
+        if delete and messages:
+            entries = [
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)
+            ]
+            sqs.delete_message_batch(QueueUrl=url, Entries=entries)
+    if not messages:
+        errors.print(f"no messages in {name}", markup=False)
+
+
+@main.group()
+def mappings() -> None:
+    """Event source mappings: a function run on batches of a queue's messages."""
+
+
+@mappings.command("ls")
+@click.option("--function", default=None, help="Only this function's mappings.")
+def list_mappings(function: str | None) -> None:
+    """List event source mappings."""
+    params = {"FunctionName": function} if function else {}
+    with _api() as client:
+        pages = client.get_paginator("list_event_source_mappings").paginate(**params)
+        rows = [m for page in pages for m in page["EventSourceMappings"]]
+    table = Table("uuid", "function", "queue", "state", "batch size", "window")
+    for m in rows:
+        table.add_row(
+            m["UUID"],
+            m["FunctionArn"].split(":function:", 1)[-1],
+            m["EventSourceArn"].rsplit(":", 1)[-1],
+            m["State"],
+            str(m["BatchSize"]),
+            f"{m['MaximumBatchingWindowInSeconds']} s",
+        )
+    console.print(table if rows else "no event source mappings")
+
+
+@mappings.command("create")
+@click.option("--function", required=True, help="Function name (or ARN, or name:qualifier).")
+@click.option("--queue", required=True, help="Queue name or ARN.")
+@click.option("--batch-size", type=int, default=None, help="Messages per invocation (default 10).")
+@click.option("--window", type=int, default=None, help="Seconds to gather a batch (0-300).")
+@click.option(
+    "--report-failures",
+    is_flag=True,
+    help="The function reports failed messages (partial batches).",
+)
+def create_mapping(
+    function: str, queue: str, batch_size: int | None, window: int | None, report_failures: bool
+) -> None:
+    """Run FUNCTION on batches of QUEUE's messages."""
+    arn = queue
+    if not queue.startswith("arn:"):
+        with _api("sqs") as sqs:
+            url = sqs.get_queue_url(QueueName=queue)["QueueUrl"]
+            found = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
+            arn = found["Attributes"]["QueueArn"]
+    params: dict[str, Any] = {"FunctionName": function, "EventSourceArn": arn}
+    if batch_size is not None:
+        params["BatchSize"] = batch_size
+    if window is not None:
+        params["MaximumBatchingWindowInSeconds"] = window
+    if report_failures:
+        params["FunctionResponseTypes"] = ["ReportBatchItemFailures"]
+    with _api() as client:
+        created = client.create_event_source_mapping(**params)
+    console.print(
+        f"{created['UUID']} {created['State']}: {arn} -> {created['FunctionArn']}, "
+        f"batches of up to {created['BatchSize']}",
+        markup=False,
+        highlight=False,
+    )
+
+
+@mappings.command("rm")
+@click.argument("uuid")
+def remove_mapping(uuid: str) -> None:
+    """Delete event source mapping UUID."""
+    with _api() as client:
+        deleted = client.delete_event_source_mapping(UUID=uuid)
+    console.print(f"{uuid} {deleted['State']}", markup=False, highlight=False)
 
 
 @main.group()
@@ -223,19 +439,25 @@ def _exists(client: Any, name: str) -> bool:
     return True
 
 
-def _pair(item: str) -> tuple[str, str]:
+def _pair(item: str, option: str = "--env") -> tuple[str, str]:
     key, sep, value = item.partition("=")
     if not sep or not key:
-        _fail(f"--env expects KEY=VALUE, got {item!r}")
+        _fail(f"{option} expects KEY=VALUE, got {item!r}")
     return key, value
 
 
 @contextmanager
-def _api() -> Iterator[Any]:
-    """A Lambda client; API and connection errors become one clear line and exit 1."""
+def _api(service: str = "lambda") -> Iterator[Any]:
+    """A Lambda (or `service`) client; API and connection errors become one clear line
+    and exit 1."""
     endpoint = target().endpoint
     try:
-        yield target().lambda_client()
+        if service == "lambda":
+            yield target().lambda_client()
+        else:
+            # Long polls last up to 20 s; one attempt, as for Lambda calls.
+            config = botocore.config.Config(retries={"max_attempts": 1}, read_timeout=60)
+            yield target().session.client(service, endpoint_url=endpoint, config=config)
     except ClientError as exc:
         error = exc.response["Error"]
         _fail(f"{error.get('Code')}: {error.get('Message')}")

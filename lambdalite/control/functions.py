@@ -8,13 +8,19 @@ leaves nothing behind.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from lambdalite.control.arns import function_arn, is_version_number
 from lambdalite.control.code import CodeStore
 from lambdalite.control.pagination import decode_marker, encode_marker, page
-from lambdalite.control.validation import check_environment, check_ranges, check_runtime
+from lambdalite.control.validation import (
+    check_dead_letter_target,
+    check_environment,
+    check_ranges,
+    check_runtime,
+)
 from lambdalite.control.zipcheck import check_zip
 from lambdalite.errors import (
     InvalidParameterValueException,
@@ -41,12 +47,15 @@ class FunctionService:
         code: CodeStore,
         limits: CodeLimits,
         region: str,
+        dead_letter_check: Callable[[str, str], None] = lambda _account, _arn: None,
     ) -> None:
         self._functions = functions
         self._aliases = aliases
         self._code = code
         self._limits = limits
         self.region = region
+        # (account, TargetArn) -> raises unless the dead-letter queue can be written to.
+        self._dead_letter_check = dead_letter_check
 
     # -- reading --------------------------------------------------------------------
     def function(self, account_id: str, name: str) -> Function:
@@ -105,6 +114,7 @@ class FunctionService:
         check_runtime(config.runtime)
         check_environment(config.environment)
         check_ranges(vars(config))
+        self._check_dead_letter(account_id, config.dead_letter_target_arn)
         if self._functions.get(account_id, name) is not None:
             raise self._exists(name)
         code = self._store_code(zip_file)
@@ -161,6 +171,7 @@ class FunctionService:
         if "environment" in changes:
             check_environment(changes["environment"])
         check_ranges(changes)
+        self._check_dead_letter(account_id, changes.get("dead_letter_target_arn"))
         config = current.config.updated(**changes)
         updated = FunctionVersion(
             account_id, name, LATEST, config, current.code, _revision(), now_timestamp()
@@ -232,6 +243,11 @@ class FunctionService:
         return ResourceNotFoundException(
             f"Function not found: {self.arn(account_id, name, qualifier)}"
         )
+
+    def _check_dead_letter(self, account_id: str, arn: str | None) -> None:
+        if arn:
+            check_dead_letter_target(arn)
+            self._dead_letter_check(account_id, arn)
 
     def _exists(self, name: str) -> ResourceConflictException:
         return ResourceConflictException(f"Function already exist: {name}")

@@ -90,6 +90,22 @@ def check_environment(variables: Mapping[str, str]) -> None:
         )
 
 
+def check_dead_letter_target(arn: str) -> None:
+    """DeadLetterConfig.TargetArn: on AWS an SQS queue or an SNS topic; lambdalite has
+    queues only (whether the queue exists is the caller's check)."""
+    service = arn.split(":")[2] if arn.count(":") >= 5 and arn.startswith("arn:") else ""
+    if service == "sqs":
+        return
+    if service == "sns":
+        raise InvalidParameterValueException(
+            f"lambdalite does not support SNS topics as dead-letter queues ({arn}): use an "
+            "SQS queue of lambdalite."
+        )
+    raise InvalidParameterValueException(
+        f"The dead-letter target {arn} is invalid: it must be the ARN of an SQS queue."
+    )
+
+
 def check_architectures(architectures: list[str]) -> tuple[str, ...]:
     if len(architectures) != 1:
         raise InvalidParameterValueException("Architectures must contain exactly one value.")

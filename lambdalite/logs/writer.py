@@ -5,6 +5,9 @@ An invocation hands its whole log (START, the function's lines, END, REPORT) to
 `run_once()` stores everything buffered in one transaction, so a burst of invocations
 costs one fsync, not one each. Logs are not under "accepted means durable": a crash can
 lose the last flush interval's lines, as CloudWatch's own agents can.
+
+Before anything is buffered, FloodCaps (caps.py) holds each sandbox to its share of the
+disk: a function printing without pause costs its own lines, never another's.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from collections.abc import Callable
 
 from starlette.concurrency import run_in_threadpool
 
+from lambdalite.logs.caps import FloodCaps
+from lambdalite.settings import LogLimits
 from lambdalite.store.logs import LogStore, StreamBatch
 
 log = logging.getLogger(__name__)
@@ -30,8 +35,11 @@ class LogWriter:
         store: LogStore,
         max_buffered_events: int = 200_000,
         clock_ms: Callable[[], int] = lambda: int(time.time() * 1000),
+        limits: LogLimits | None = None,
     ) -> None:
         self._store = store
+        # The store carries the operator's caps (Settings.log_limits) unless a test says.
+        self.caps = FloodCaps(limits or store.limits)
         self._max = max_buffered_events
         self._clock_ms = clock_ms
         # Per stream, in arrival order: a warm sandbox's invocations all land in one batch,
@@ -45,16 +53,19 @@ class LogWriter:
         lines = _LINE.findall(text.decode("utf-8", errors="replace"))
         if not lines:
             return
+        key = (account_id, log_group, log_stream)
+        lines = self.caps.admit(key, lines, len(text), now)
         if self._buffered_events + len(lines) > self._max:
             # The store is not keeping up: shed rather than grow without bound, and count it.
             self.dropped_events += len(lines)
             return
-        events = self._buffer.setdefault((account_id, log_group, log_stream), [])
+        events = self._buffer.setdefault(key, [])
         events.extend((now, line) for line in lines)
         self._buffered_events += len(lines)
 
     async def run_once(self) -> int:
         """Store what is buffered; returns how many events were written."""
+        self.caps.forget_idle(self._clock_ms())
         buffered, self._buffer = self._buffer, {}
         count, self._buffered_events = self._buffered_events, 0
         if not buffered:

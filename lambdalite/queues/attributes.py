@@ -14,7 +14,8 @@ from lambdalite.queues.model import Queue, QueueCounts, RedrivePolicy
 _RANGES: dict[str, tuple[int, int]] = {
     "VisibilityTimeout": (0, 43_200),
     "DelaySeconds": (0, 900),
-    "MaximumMessageSize": (1_024, 262_144),
+    # 1 MiB since 2025 (was 256 KiB): "SetQueueAttributes", MaximumMessageSize.
+    "MaximumMessageSize": (1_024, 1_048_576),
     "MessageRetentionPeriod": (60, 1_209_600),
     "ReceiveMessageWaitTimeSeconds": (0, 20),
     "KmsDataKeyReusePeriodSeconds": (60, 86_400),
@@ -40,7 +41,7 @@ COMPUTED = (
 DEFAULTS = {
     "VisibilityTimeout": "30",
     "DelaySeconds": "0",
-    "MaximumMessageSize": "262144",
+    "MaximumMessageSize": "1048576",
     "MessageRetentionPeriod": "345600",
     "ReceiveMessageWaitTimeSeconds": "0",
     "SqsManagedSseEnabled": "true",

@@ -1,6 +1,6 @@
 """The rules a batch request meets as a whole before any entry is tried ("Amazon SQS
 batch actions"): 1 to 10 entries, distinct well-formed ids, and for SendMessageBatch a
-total payload within 256 KiB. A batch that breaks one is refused entire; one that meets
+total payload within 1 MiB. A batch that breaks one is refused entire; one that meets
 them succeeds or fails entry by entry."""
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ from lambdalite.queues.errors import (
 from lambdalite.queues.model import OutgoingMessage
 
 MAX_ENTRIES = 10
-MAX_TOTAL_BYTES = 262_144
+# "SendMessageBatch": the sum of the messages' sizes, 1 MiB since 2025 (was 256 KiB).
+MAX_TOTAL_BYTES = 1_048_576
 _ENTRY_ID = re.compile(r"[A-Za-z0-9_-]{1,80}")
 
 

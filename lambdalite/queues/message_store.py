@@ -169,6 +169,20 @@ class MessageStore:
             )
         return Outcome.DONE if result.rowcount else Outcome.STALE
 
+    def delete_many(self, ref: QueueRef, receipts: Sequence[tuple[str, str]]) -> int:
+        """`delete` for several (message id, nonce) pairs in one transaction; returns how
+        many were deleted."""
+        deleted = 0
+        with self._db.write() as conn:
+            for message_id, nonce in receipts:
+                result = conn.execute(
+                    delete(queue_messages).where(
+                        *_message_key(ref, message_id), queue_messages.c.receipt_nonce == nonce
+                    )
+                )
+                deleted += result.rowcount
+        return deleted
+
     def change_visibility(
         self, ref: QueueRef, message_id: str, nonce: str, timeout: int, now: float
     ) -> Outcome:

@@ -9,17 +9,28 @@ from sqlalchemy.exc import IntegrityError
 
 from lambdalite.queues.model import Queue, QueueRef
 from lambdalite.store.database import Database
+from lambdalite.store.mapping_schema import queue_tombstones
 from lambdalite.store.queue_schema import queues
+
+
+class NameResting(Exception):
+    """The name belongs to a queue deleted too recently to be reused."""
 
 
 class QueueStore:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    def create(self, queue: Queue) -> Queue:
-        """Insert `queue`, or return the queue of that name that already exists."""
+    def create(self, queue: Queue, rest_seconds: float = 0.0) -> Queue:
+        """Insert `queue`, or return the queue of that name that already exists.
+        NameResting if a queue of that name was deleted under `rest_seconds` ago."""
         try:
             with self._db.write() as conn:
+                deleted = conn.execute(
+                    select(queue_tombstones.c.deleted_at).where(*_tombstone_key(queue.ref))
+                ).scalar()
+                if deleted is not None and queue.created_at - deleted < rest_seconds:
+                    raise NameResting(queue.ref.name)
                 conn.execute(
                     insert(queues).values(
                         account_id=queue.ref.account_id,
@@ -36,7 +47,7 @@ class QueueStore:
         except IntegrityError:
             existing = self.get(queue.ref)
             if existing is None:  # deleted again in between: a rare race, retry once
-                return self.create(queue)
+                return self.create(queue, rest_seconds)
             return existing
 
     def get(self, ref: QueueRef) -> Queue | None:
@@ -57,10 +68,20 @@ class QueueStore:
             rows = conn.execute(select(queues)).all()
         return [_queue(r) for r in rows]
 
-    def delete(self, ref: QueueRef) -> bool:
-        """Delete a queue; its messages go with it (ON DELETE CASCADE)."""
+    def delete(self, ref: QueueRef, now: float) -> bool:
+        """Delete a queue; its messages go with it (ON DELETE CASCADE). Its name is
+        remembered with the time, for `create`'s rest period."""
         with self._db.write() as conn:
             result = conn.execute(delete(queues).where(*_key(ref)))
+            if result.rowcount:
+                stone = {"account_id": ref.account_id, "name": ref.name, "deleted_at": now}
+                conn.execute(
+                    self._db.insert(queue_tombstones)
+                    .values(**stone)
+                    .on_conflict_do_update(
+                        index_elements=["account_id", "name"], set_={"deleted_at": now}
+                    )
+                )
         return bool(result.rowcount)
 
     def update_attributes(self, ref: QueueRef, changes: dict[str, str], now: float) -> bool:
@@ -93,6 +114,10 @@ class QueueStore:
 
 def _key(ref: QueueRef) -> tuple[Any, ...]:
     return (queues.c.account_id == ref.account_id, queues.c.name == ref.name)
+
+
+def _tombstone_key(ref: QueueRef) -> tuple[Any, ...]:
+    return (queue_tombstones.c.account_id == ref.account_id, queue_tombstones.c.name == ref.name)
 
 
 def _queue(row: Row[Any]) -> Queue:

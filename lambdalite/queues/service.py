@@ -23,6 +23,7 @@ from lambdalite.queues.errors import (
     InvalidParameterValue,
     MessageNotInflight,
     PurgeQueueInProgress,
+    QueueDeletedRecently,
     QueueDoesNotExist,
     QueueNameExists,
     ReceiptHandleIsInvalid,
@@ -46,13 +47,16 @@ from lambdalite.queues.model import (
     SendResult,
 )
 from lambdalite.queues.names import check_queue_name, parse_queue_arn
-from lambdalite.queues.queue_store import QueueStore
+from lambdalite.queues.queue_store import NameResting, QueueStore
 from lambdalite.queues.receipts import Receipt, parse_receipt
 from lambdalite.queues.waiters import QueueWaiters
 from lambdalite.store.database import Database
 
 DEDUPLICATION_WINDOW_SECONDS = 300.0  # "Exactly-once processing in Amazon SQS"
 PURGE_INTERVAL_SECONDS = 60.0  # "PurgeQueue"
+# "DeleteQueue": "you must wait at least 60 seconds before creating a queue with the same
+# name" (AWS.SimpleQueueService.QueueDeletedRecently).
+NAME_REST_SECONDS = 60.0
 MAX_WAIT_SECONDS = 20
 MAX_VISIBILITY_TIMEOUT = 43_200
 
@@ -88,7 +92,13 @@ class QueueService:
         ref = QueueRef(account_id, name)
         self._check_redrive(ref, wanted.get("RedrivePolicy"), fifo)
         now = self._clock()
-        queue = self._queues.create(Queue(ref, now, now, wanted, dict(tags)))
+        try:
+            queue = self._queues.create(Queue(ref, now, now, wanted, dict(tags)), NAME_REST_SECONDS)
+        except NameResting:
+            raise QueueDeletedRecently(
+                "You must wait 60 seconds after deleting a queue before you can create "
+                "another with the same name."
+            ) from None
         given = queue_attributes.checked_changes(
             {k: v for k, v in attributes.items() if k != "FifoQueue"}, fifo
         )
@@ -110,7 +120,7 @@ class QueueService:
         return self._queues.in_account(account_id, prefix)
 
     def delete_queue(self, ref: QueueRef) -> None:
-        if not self._queues.delete(ref):
+        if not self._queues.delete(ref, self._clock()):
             raise QueueDoesNotExist()
 
     def attributes(self, ref: QueueRef, names: Sequence[str]) -> dict[str, str]:
@@ -202,6 +212,13 @@ class QueueService:
     def receive_now(self, ref: QueueRef, request: ReceiveRequest) -> list[ReceivedMessage]:
         """One receive attempt, without waiting."""
         _check_receive(request)
+        return self.claim(ref, request.max_messages, request.visibility_timeout)
+
+    def claim(
+        self, ref: QueueRef, max_messages: int, visibility_timeout: int | None = None
+    ) -> list[ReceivedMessage]:
+        """`receive_now` in one transaction of up to `max_messages`, past ReceiveMessage's
+        10: an event source poller filling several batches at once."""
         queue = self.queue(ref)
         policy = queue.redrive_policy
         redrive = None
@@ -214,15 +231,11 @@ class QueueService:
                     ref.arn(self._region),
                     reset_sent_at=queue.is_fifo,
                 )
-        visibility = (
-            queue.visibility_timeout
-            if request.visibility_timeout is None
-            else request.visibility_timeout
-        )
+        visibility = queue.visibility_timeout if visibility_timeout is None else visibility_timeout
         claim = self._messages.claim(
             ref,
             self._clock(),
-            request.max_messages,
+            max_messages,
             visibility,
             queue.retention_seconds,
             queue.is_fifo,
@@ -263,6 +276,13 @@ class QueueService:
         self.queue(ref)
         receipt = parse_receipt(handle, ref)
         self._messages.delete(ref, receipt.message_id, receipt.nonce)
+
+    def delete_messages(self, ref: QueueRef, handles: Sequence[str]) -> None:
+        """Delete received messages in one transaction (a poller acknowledging a batch);
+        as DeleteMessage, a stale handle deletes nothing and is no error."""
+        self.queue(ref)
+        receipts = [parse_receipt(handle, ref) for handle in handles]
+        self._messages.delete_many(ref, [(r.message_id, r.nonce) for r in receipts])
 
     def change_visibility(self, ref: QueueRef, handle: str, timeout: int) -> None:
         self.queue(ref)

@@ -1,6 +1,7 @@
 """The log tables (CloudWatch Logs' model: groups, streams, events), on the one `metadata`.
 
-Created by migration 0003. Times are epoch milliseconds, as the Logs API speaks them.
+Created by migration 0003 (indexes as of 0007). Times are epoch milliseconds, as the Logs
+API speaks them.
 """
 
 from __future__ import annotations
@@ -42,6 +43,9 @@ log_events = Table(
     Column("timestamp", BigInteger, nullable=False),
     Column("ingestion_time", BigInteger, nullable=False),
     Column("message", Text, nullable=False),
-    Index("ix_log_events_stream", "account_id", "log_group", "log_stream", "id"),
+    # GetLogEvents reads a stream in (timestamp, id) order from either end or a token's
+    # position; FilterLogEvents reads a group by time (migration 0007 replaced the
+    # stream index ordered by id alone).
+    Index("ix_log_events_stream_time", "account_id", "log_group", "log_stream", "timestamp", "id"),
     Index("ix_log_events_group_time", "account_id", "log_group", "timestamp"),
 )

@@ -111,4 +111,9 @@ provisioned_concurrency = Table(
 )
 
 # Tables of other services share this metadata (one Alembic target); imported last.
-from lambdalite.store import log_schema, queue_schema  # noqa: E402,F401
+from lambdalite.store import (  # noqa: E402,F401
+    async_schema,
+    log_schema,
+    mapping_schema,
+    queue_schema,
+)

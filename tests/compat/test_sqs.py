@@ -233,7 +233,7 @@ def test_queue_attributes(sqs_server: SqsServer, sqs: Any, name: str) -> None:
     found = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
     assert found["QueueArn"] == f"arn:aws:sqs:us-east-1:{account}:{name}"
     assert (found["VisibilityTimeout"], found["MessageRetentionPeriod"]) == ("30", "345600")
-    assert (found["MaximumMessageSize"], found["DelaySeconds"]) == ("262144", "0")
+    assert (found["MaximumMessageSize"], found["DelaySeconds"]) == ("1048576", "0")
     assert found["ReceiveMessageWaitTimeSeconds"] == "0"
     assert found["CreatedTimestamp"] == str(int(sqs_server.clock.now))
     assert "FifoQueue" not in found
@@ -378,7 +378,7 @@ def test_batches_report_partial_failures(sqs: Any, name: str) -> None:
             "AWS.SimpleQueueService.InvalidBatchEntryId",
         ),
         (
-            [{"Id": str(i), "MessageBody": "x" * 100_000} for i in range(3)],
+            [{"Id": str(i), "MessageBody": "x" * 400_000} for i in range(3)],
             "BatchRequestTooLong",
             "AWS.SimpleQueueService.BatchRequestTooLong",
         ),
@@ -507,14 +507,14 @@ def test_fifo_queue_orders_and_deduplicates(sqs: Any, name: str) -> None:
 def test_an_oversized_message_is_refused(sqs: Any, name: str) -> None:
     url = sqs.create_queue(QueueName=name)["QueueUrl"]
     with pytest.raises(ClientError) as excinfo:
-        sqs.send_message(QueueUrl=url, MessageBody="x" * 262_145)
+        sqs.send_message(QueueUrl=url, MessageBody="x" * 1_048_577)
     assert error_of(excinfo) == (
         "InvalidParameterValue",
-        "One or more parameters are invalid. Reason: Message must be shorter than 262144 bytes.",
+        "One or more parameters are invalid. Reason: Message must be shorter than 1048576 bytes.",
         400,
     )
     assert counts(sqs, url) == (0, 0, 0)
-    sqs.send_message(QueueUrl=url, MessageBody="x" * 262_144)  # exactly the limit is fine
+    sqs.send_message(QueueUrl=url, MessageBody="x" * 1_048_576)  # exactly the limit is fine
 
 
 def test_unencodable_text_is_refused_not_a_server_error(sqs: Any, name: str) -> None:

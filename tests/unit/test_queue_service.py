@@ -356,12 +356,13 @@ def test_a_receipt_is_only_valid_on_its_own_queue(service: QueueService) -> None
         service.delete_message(one, "not-a-handle")
 
 
-def test_a_deleted_queue_takes_its_messages(service: QueueService) -> None:
+def test_a_deleted_queue_takes_its_messages(service: QueueService, clock: FakeClock) -> None:
     ref = make(service, "q")
     send(service, ref, "m")
     service.delete_queue(ref)
     with pytest.raises(QueueDoesNotExist):
         receive(service, ref)
+    clock.advance(60)  # the name rests 60 seconds (QueueDeletedRecently)
     ref = make(service, "q")
     assert receive(service, ref) == []
 

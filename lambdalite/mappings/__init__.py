@@ -1,0 +1,7 @@
+"""Event source mappings: triggers that read a queue (later a stream) and invoke a function
+in batches.
+
+`MappingService` answers the Lambda API (api/mappings.py); `PollerSupervisor` settles the
+mappings' states and runs one `Poller` per enabled mapping (`SqsPoller` for lambdalite's
+own queues). Design: docs/decisions/0403-event-source-mappings.md.
+"""
