@@ -1,6 +1,9 @@
 """Cold and warm invocations of an isolated hello sandbox, against floors measured in the
-same run (bare fork+exit, a pipe round trip). Prints a table and the machine; asserts
-nothing. Needs root (namespaces, cgroups): `sudo .venv/bin/python -m bench.sandbox_cold_warm`.
+same run (bare fork+exit, a pipe round trip, an interpreter start). Cold starts from
+nothing (a new version: its zygote forked from the runtime zygote, or the runtime zygote
+started first, with and without bubblewrap), from a ready version zygote, back to back;
+warm invokes; memory. Prints a table and the machine; asserts nothing. Needs root
+(namespaces, cgroups): `sudo .venv/bin/python -m bench.sandbox_cold_warm`.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import os
 import platform
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -22,6 +26,7 @@ from pathlib import Path
 from lambdalite.sandbox.cgroups import CgroupTree
 from lambdalite.sandbox.netns import Netns, NetnsPool
 from lambdalite.sandbox.pool import SandboxPool
+from lambdalite.sandbox.runtime_zygote import real_interpreter
 from lambdalite.sandbox.sandbox import Sandbox
 from lambdalite.sandbox.spec import InvocationRequest, SandboxSpec
 from lambdalite.sandbox.zygote_backend import ForkedSandbox, ZygoteBackend
@@ -47,7 +52,7 @@ def summary(name: str, samples_ms: list[float]) -> str:
     ordered = sorted(samples_ms)
     p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
     return (
-        f"{name:<46} p50 {statistics.median(ordered):8.3f} ms   p99 {p99:8.3f} ms"
+        f"{name:<50} p50 {statistics.median(ordered):8.3f} ms   p99 {p99:8.3f} ms"
         f"   (n={len(ordered)})"
     )
 
@@ -60,6 +65,16 @@ def fork_floor(n: int) -> list[float]:
         if pid == 0:
             os._exit(0)
         os.waitpid(pid, 0)
+        out.append((time.perf_counter() - t) * 1000)
+    return out
+
+
+def python_floor(n: int) -> list[float]:
+    """`python -I -S -c pass` from the real binary: what any fresh interpreter costs."""
+    out = []
+    for _ in range(n):
+        t = time.perf_counter()
+        subprocess.run([real_interpreter(), "-I", "-S", "-c", "pass"], env={}, check=True)
         out.append((time.perf_counter() - t) * 1000)
     return out
 
@@ -116,6 +131,13 @@ async def timed(n: int, step: Callable[[], Awaitable[object]]) -> list[float]:
     return out
 
 
+def drop_runtimes(backend: ZygoteBackend) -> None:
+    """Close the backend's runtime zygotes, so the next new version starts one."""
+    for runtime in backend.tree.runtimes.values():
+        runtime.close()
+    backend.tree.runtimes.clear()
+
+
 def _code_root() -> Path:
     root = Path(tempfile.mkdtemp(prefix="lambdalite-bench-"))
     root.chmod(0o755)  # the sandbox user reads the code through /var/task
@@ -129,7 +151,7 @@ async def network_costs(netns: NetnsPool, n: int) -> list[str]:
     started = time.perf_counter()
     warning = await asyncio.to_thread(netns.setup)
     setup_ms = (time.perf_counter() - started) * 1000
-    lines = [f"{'network: host setup (nft, forwarding, 1st netns)':<46} {setup_ms:8.3f} ms"]
+    lines = [f"{'network: host setup (nft, forwarding, 1st netns)':<50} {setup_ms:8.3f} ms"]
     if warning:
         lines.append(f"network: {warning}")
     loop = asyncio.get_running_loop()
@@ -185,21 +207,48 @@ async def run(args: argparse.Namespace) -> None:
     ]
     lines.append(summary("floor: bare fork+exit+wait (this process)", fork_floor(args.n)))
     lines.append(summary("floor: pipe round trip between 2 processes", pipe_floor(args.n * 10)))
+    lines.append(summary("floor: python -I -S -c pass", python_floor(max(10, args.n // 10))))
     if args.network:
         lines += await network_costs(NetnsPool(), max(20, args.n // 4))
 
-    async def from_nothing() -> None:
-        s = spec(f"cold-{next(counter)}")
-        async with pool.acquire(s) as sandbox:
-            await sandbox.invoke(request(s))
-        await pool.retire(s.function_arn)
+    async def from_nothing(on: SandboxPool, runtime_cold: bool, n: int) -> list[float]:
+        """New versions, one after the other: each forks its version zygote (and, with
+        `runtime_cold`, first starts the runtime zygote), a sandbox, and invokes it."""
+        assert isinstance(on.backend, ZygoteBackend)
+        samples = []
+        for _ in range(n):
+            s = spec(f"cold-{next(counter)}")
+            if runtime_cold:
+                drop_runtimes(on.backend)
+            started = time.perf_counter()
+            async with on.acquire(s) as sandbox:
+                await sandbox.invoke(request(s))
+            samples.append((time.perf_counter() - started) * 1000)
+            await on.retire(s.function_arn)
+            await asyncio.sleep(args.gap)
+        return samples
 
+    await backend.tree.warm_up()
     lines.append(
         summary(
-            "cold from nothing (zygote + sandbox + invoke)",
-            await timed(max(5, args.n // 20), from_nothing),
+            "cold from nothing, runtime zygote ready",
+            await from_nothing(pool, False, max(20, args.n // 4)),
         )
     )
+    builders = [(pool, "bwrap" if backend.tree.bwrap else "self-built root")]
+    if backend.tree.bwrap:
+        # The same without bubblewrap: what bwrap adds to a runtime zygote's start.
+        builders.append((SandboxPool(ZygoteBackend(tree, bwrap=None)), "self-built root"))
+    for on, label in builders:
+        await from_nothing(on, True, 1)  # its first also sets up the host's network
+        lines.append(
+            summary(
+                f"cold from nothing + runtime zygote ({label})",
+                await from_nothing(on, True, max(10, args.n // 10)),
+            )
+        )
+    for on, _ in builders[1:]:
+        await on.close()
 
     hello = spec("hello")
     await backend.prepare(hello)
@@ -250,12 +299,15 @@ async def run(args: argparse.Namespace) -> None:
     pss = [pss_kib(s.process.pid) for s in held if isinstance(s.process, ForkedSandbox)]
     label = "idle sandbox memory (PSS of init + runtime)"
     lines.append(
-        f"{label:<46} median {statistics.median(pss) / 1024:.2f} MiB"
+        f"{label:<50} median {statistics.median(pss) / 1024:.2f} MiB"
         f"   max {max(pss) / 1024:.2f} MiB   (n={len(pss)})"
     )
-    zygote = backend._zygotes[hello.key].process.pid
+    zygote = backend.tree.versions[hello.key].pid
     own = pss_kib(zygote, children=False) / 1024
-    lines.append(f"{'zygote memory (PSS, one per function version)':<46} {own:.2f} MiB")
+    lines.append(f"{'version zygote memory (PSS, one per version)':<50} {own:.2f} MiB")
+    runtimes = [pss_kib(r.pid, children=False) / 1024 for r in backend.tree.runtimes.values()]
+    label = "runtime zygote memory (PSS, one per root)"
+    lines.append(f"{label:<50} {' '.join(f'{m:.2f}' for m in runtimes)} MiB")
     for s in held:
         await s.destroy()
     await pool.close()

@@ -98,10 +98,11 @@ class Engine:
 
     @property
     def isolation(self) -> str:
-        return self.isolation_warning or "namespaces + cgroups (zygote backend)"
+        return self.isolation_warning or self.pool.backend.isolation
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
+        self.pool.backend.warm_up()  # the runtime zygote: cold starts fork from it
         self._reaper.start()
         self._log_flusher.start()
         self._provisioner.start()

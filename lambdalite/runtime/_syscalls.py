@@ -1,8 +1,9 @@
 """The few Linux system calls Python 3.11 does not wrap, through ctypes.
 
-Used by the zygote (mounts, namespaces, privilege drop) and by the parent's network
-namespace pool. Python 3.12 adds `os.unshare`/`os.setns`; until 3.11 is dropped these
-stay here, in one place, each raising `OSError` with errno like the `os` functions do.
+Used by the zygotes (mounts, namespaces, privilege drop) and by the platform (network
+namespaces, the detached mount of a function's code). Python 3.12 adds `os.unshare` and
+`os.setns`; until 3.11 is dropped these stay here, in one place, each raising `OSError`
+with errno like the `os` functions do.
 """
 
 from __future__ import annotations
@@ -34,6 +35,12 @@ PR_SET_PDEATHSIG = 1
 PR_SET_DUMPABLE = 4
 
 _SYS_PIVOT_ROOT = 155  # x86_64; aarch64 uses 41 (the zygote checks the machine)
+# The new mount API has one number on every architecture.
+_SYS_OPEN_TREE = 428
+_SYS_MOVE_MOUNT = 429
+_OPEN_TREE_CLONE = 1
+_AT_FDCWD = -100
+_MOVE_MOUNT_F_EMPTY_PATH = 4
 
 # By soname: ctypes.util.find_library would import subprocess and friends into every
 # zygote (~6 ms per start) to find the same file.
@@ -76,6 +83,19 @@ def umount(target: str, flags: int = 0) -> None:
 def pivot_root(new_root: str, put_old: str) -> None:
     number = 41 if os.uname().machine == "aarch64" else _SYS_PIVOT_ROOT
     _check(_libc.syscall(number, new_root.encode(), put_old.encode()), "pivot_root")
+
+
+def open_tree_clone(path: str) -> int:
+    """A detached copy of the mount at `path` (a bind mount not yet attached anywhere),
+    as a close-on-exec fd another mount namespace can attach with `move_mount`."""
+    flags = _OPEN_TREE_CLONE | os.O_CLOEXEC
+    return _check(_libc.syscall(_SYS_OPEN_TREE, _AT_FDCWD, path.encode(), flags), "open_tree")
+
+
+def move_mount(tree: int, target: str) -> None:
+    """Attach a detached mount (`open_tree_clone`) at `target`."""
+    args = (ctypes.c_int(tree), b"", ctypes.c_int(_AT_FDCWD), target.encode())
+    _check(_libc.syscall(_SYS_MOVE_MOUNT, *args, _MOVE_MOUNT_F_EMPTY_PATH), f"move_mount {target}")
 
 
 def prctl(option: int, arg2: int = 0, arg3: int = 0) -> None:

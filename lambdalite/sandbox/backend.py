@@ -2,9 +2,9 @@
 
 A `Backend` starts `SandboxProcess`es; the `Sandbox` (sandbox.py) drives one through its
 life: it speaks the Runtime API with it, enforces the deadline, and classifies how it
-ended. Only `zygote_backend.ZygoteBackend` exists today (namespaces + cgroups, forked
-from a per-version zygote); a Ray-node backend later implements the same two Protocols,
-and tests fake them, type-checked against them.
+ended. Only `zygote_backend.ZygoteBackend` exists today (bubblewrap, namespaces and
+cgroups, forked from a zygote tree); a Ray-node backend later implements the same two
+Protocols, and tests fake them, type-checked against them.
 
 Contracts (after OpenLambda's `sandbox/api.go`: the caller may rely on these, an
 implementation must keep them):
@@ -87,6 +87,17 @@ class Backend(Protocol):
     def isolated(self) -> bool:
         """False when sandboxes get rlimits only (no root, no namespaces or cgroups); the
         server says so loudly at start and in GET /health."""
+        ...
+
+    @property
+    def isolation(self) -> str:
+        """How sandboxes are isolated, in a phrase for GET /health and the startup log
+        (it says so when a part such as bubblewrap is missing and what stands in)."""
+        ...
+
+    def warm_up(self) -> None:
+        """Start, in the background, what every sandbox of this host shares (a runtime
+        zygote), so the first cold start does not wait for it; optional, never raises."""
         ...
 
     async def start(self, spec: SandboxSpec, log_stream: str) -> SandboxProcess:

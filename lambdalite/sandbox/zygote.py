@@ -1,11 +1,12 @@
-"""The platform's handle on one zygote process (lambdalite.runtime.zygote is its inside).
+"""The platform's handle on one version zygote (lambdalite.runtime.zygote is its inside).
 
-The zygote is started from the real interpreter binary, never a shim, with `-I -S` and an
-empty environment: ~9 ms instead of ~100 ms through a pyenv shim (platform-facts).
-Messages go over a SOCK_SEQPACKET socketpair, one JSON object per message, fds attached
-with SCM_RIGHTS: `ready`, `spare` (pid, pidfd and the spare's socket), `exit` from the
-zygote; `want` and `used` to it. A cold start sends the sandbox's resources straight to
-the spare, not through the zygote. The handle reads messages from the event loop
+A version zygote is forked by a runtime zygote (`runtime_zygote.py`), not started by the
+platform, so it is not the platform's child: the handle knows it by the pidfd the zygote
+sends with `ready`. Messages go over the SOCK_SEQPACKET control socket the platform made
+for it, one JSON object per message, fds attached with SCM_RIGHTS: `ready` (with its
+pidfd), `error`, `spare` (pid, pidfd and the spare's socket), `exit` from the zygote;
+`want` and `used` to it. A cold start sends the sandbox's resources straight to the
+spare, not through the zygote. The handle reads messages from the event loop
 (`add_reader`), so there is no thread and no timer per zygote or per sandbox.
 """
 
@@ -15,30 +16,52 @@ import asyncio
 import contextlib
 import json
 import os
-import shutil
+import select
 import signal
 import socket
-import subprocess
-import sys
-import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-import lambdalite
-from lambdalite.runtime.zygote import ZygoteConfig
+from lambdalite.runtime.zygote import VersionConfig
 from lambdalite.sandbox.backend import BackendError
 
 _KILLED = signal.SIGKILL  # the wait status of a process killed by SIGKILL
 START_TIMEOUT_S = 10.0
+EXIT_WAIT_S = 5.0
 
 
-def real_interpreter() -> str:
-    """The interpreter binary itself, resolved through venv and pyenv indirections."""
-    base = (
-        Path(sys.base_prefix) / "bin" / f"python{sys.version_info.major}.{sys.version_info.minor}"
-    )
-    return str(base.resolve()) if base.exists() else os.path.realpath(sys.executable)
+def receive(control: socket.socket) -> tuple[list[tuple[dict[str, Any], list[int]]], bool]:
+    """The messages waiting on a zygote's control socket, and whether it is closed."""
+    out: list[tuple[dict[str, Any], list[int]]] = []
+    while True:
+        try:
+            data, fds, _, _ = socket.recv_fds(control, 1 << 16, 4)
+        except (BlockingIOError, InterruptedError):
+            return out, False
+        except OSError:
+            return out, True
+        if not data:
+            for fd in fds:
+                os.close(fd)
+            return out, True
+        out.append((json.loads(data), fds))
+
+
+def exited(pidfd: int) -> bool:
+    """Whether the process behind `pidfd` has exited (a pidfd polls readable then)."""
+    poller = select.poll()
+    poller.register(pidfd, select.POLLIN)
+    return bool(poller.poll(0))
+
+
+def kill_and_wait(pidfd: int, timeout_s: float = EXIT_WAIT_S) -> None:
+    """SIGKILL the process behind `pidfd` and wait until it has exited; it need not be
+    our child (nobody reaps through a pidfd: its parent does)."""
+    with contextlib.suppress(OSError):
+        signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+    poller = select.poll()
+    poller.register(pidfd, select.POLLIN)
+    poller.poll(int(timeout_s * 1000))
 
 
 @dataclass
@@ -58,109 +81,41 @@ class _Spare:
 
 
 class Zygote:
-    def __init__(
-        self, config: ZygoteConfig, process: subprocess.Popen[bytes], control: socket.socket
-    ) -> None:
+    def __init__(self, config: VersionConfig, control: socket.socket) -> None:
         self.config = config
-        self.process = process
         self.control = control
         self.alive = True
+        self.pid = 0  # known once ready
+        self._pidfd = -1
         self._ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._spare: _Spare | None = None
         self._waiting: list[asyncio.Future[_Spare]] = []
         self._exits: dict[int, asyncio.Future[int]] = {}
+        control.setblocking(False)
         asyncio.get_running_loop().add_reader(control.fileno(), self._on_readable)
 
-    @staticmethod
-    def _spawn(config: ZygoteConfig) -> tuple[subprocess.Popen[bytes], socket.socket]:
-        # Synchronous on purpose: fork+exec of the interpreter takes well under a
-        # millisecond here, and the asyncio child watcher would add a thread per zygote.
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        ours.setblocking(False)
-        boot = (
-            "import sys; sys.path.insert(0, sys.argv[3]); "
-            "from lambdalite.runtime.zygote import main; main()"
-        )
-        package_parent = str(Path(config.package_dir).parent)
-        argv = [real_interpreter(), "-I", "-S", "-c", boot, config.to_json()]
-        argv += [str(theirs.fileno()), package_parent]
+    async def wait_ready(self) -> None:
+        """Until the zygote has its code and handler compiled; closes it on failure."""
         try:
-            process = subprocess.Popen(
-                argv, pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, env={}
-            )
-        finally:
-            theirs.close()
-        return process, ours
-
-    @staticmethod
-    def _config(
-        code_dir: Path,
-        handler: str,
-        python_runtime: bool,
-        tmp_mb: int,
-        uid: int,
-        gid: int,
-        isolated: bool,
-        resolv_conf: str = "",
-    ) -> ZygoteConfig:
-        return ZygoteConfig(
-            staging_dir=tempfile.mkdtemp(prefix="lambdalite-root-"),
-            code_dir=str(code_dir.resolve()),
-            python_prefix=str(Path(sys.base_prefix).resolve()),
-            package_dir=str(Path(lambdalite.__file__).parent),
-            handler=handler,
-            python_runtime=python_runtime,
-            tmp_mb=tmp_mb,
-            uid=uid,
-            gid=gid,
-            isolated=isolated,
-            resolv_conf=resolv_conf,
-        )
-
-    @classmethod
-    async def start(
-        cls,
-        code_dir: Path,
-        handler: str,
-        python_runtime: bool,
-        tmp_mb: int,
-        uid: int,
-        gid: int,
-        isolated: bool = True,
-        resolv_conf: str = "",
-    ) -> Zygote:
-        config = cls._config(
-            code_dir, handler, python_runtime, tmp_mb, uid, gid, isolated, resolv_conf
-        )
-        staging = config.staging_dir
-        process, ours = cls._spawn(config)
-        zygote = cls(config, process, ours)
-        try:
-            await asyncio.wait_for(asyncio.shield(zygote._ready), START_TIMEOUT_S)
+            await asyncio.wait_for(asyncio.shield(self._ready), START_TIMEOUT_S)
         except BaseException:
-            zygote.close()
+            self.close()
             raise
-        finally:
-            # The root is mounted in the zygote's own namespace; the host keeps an empty dir.
-            shutil.rmtree(staging, ignore_errors=True)
-        return zygote
 
     def _on_readable(self) -> None:
-        while True:
-            try:
-                data, fds, _, _ = socket.recv_fds(self.control, 1 << 16, 4)
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError:
-                data, fds = b"", []
-            if not data:
-                self._on_gone("the zygote exited")
-                return
-            self._dispatch(json.loads(data), fds)
+        messages, closed = receive(self.control)
+        for msg, fds in messages:
+            self._dispatch(msg, fds)
+        if closed:
+            self._on_gone("the zygote exited")
 
     def _dispatch(self, msg: dict[str, Any], fds: list[int]) -> None:
         op = msg.get("op")
         if op == "ready":
+            if fds and self._pidfd < 0:
+                self.pid, self._pidfd = int(msg["pid"]), fds.pop(0)
+            for fd in fds:
+                os.close(fd)
             if not self._ready.done():
                 self._ready.set_result(None)
         elif op == "error":
@@ -245,8 +200,9 @@ class Zygote:
 
     def close(self) -> None:
         self._on_gone("the zygote was closed")
+        # EOF alone ends a zygote that is not ready yet (it has no pidfd to kill by).
         self.control.close()
-        with contextlib.suppress(ProcessLookupError):
-            self.process.kill()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.process.wait(timeout=5)
+        if self._pidfd >= 0:
+            kill_and_wait(self._pidfd)
+            os.close(self._pidfd)
+            self._pidfd = -1

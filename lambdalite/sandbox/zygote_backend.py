@@ -1,11 +1,12 @@
-"""The isolating backend: sandboxes forked from a per-version zygote, each in fresh pid,
-mount, ipc, uts and network namespaces and its own cgroup (docs/decisions/0101).
+"""The isolating backend: sandboxes forked from a zygote tree, each in fresh pid, mount,
+ipc, uts and network namespaces and its own cgroup (docs/decisions/0101).
 
-Per function version (`SandboxSpec.key`) one zygote is started on first use and kept
-until its pool releases it. Per sandbox the platform prepares, off the zygote: a cgroup
-with the spec's limits, a network namespace (with the Runtime API's listening socket for
-`provided.*` runtimes), a log pipe and, for python runtimes, the private channel; it
-sends their fds with the fork command and keeps its own ends.
+The tree (`zygote_tree.py`): a runtime zygote, under bubblewrap where installed, forks
+one zygote per function version, which keeps a spare sandbox forked ahead of demand.
+Per sandbox the platform prepares, off the zygotes: a cgroup with the spec's limits
+(made ahead too: `cgroup_spares.py`), a network namespace (with the Runtime API's
+listening socket for `provided.*` runtimes), a log pipe and, for python runtimes, the
+private channel; it sends their fds to the version zygote's spare and keeps its ends.
 """
 
 from __future__ import annotations
@@ -20,18 +21,21 @@ import socket
 import tempfile
 from dataclasses import dataclass, field
 
+from lambdalite.sandbox import bubblewrap
 from lambdalite.sandbox.backend import BackendError
+from lambdalite.sandbox.cgroup_spares import CgroupSpares
 from lambdalite.sandbox.cgroups import Cgroup, CgroupTree
 from lambdalite.sandbox.netns import Netns, NetnsPool
 from lambdalite.sandbox.network import NetworkPolicy
 from lambdalite.sandbox.spec import SandboxSpec
-from lambdalite.sandbox.zygote import Zygote
+from lambdalite.sandbox.zygote_tree import ZygoteTree
 
 # AWS runs functions as sbx_user1051, uid 993; nothing on a Debian host uses these ids.
 SANDBOX_UID = 993
 SANDBOX_GID = 990
 EXIT_WAIT_S = 5.0
 FALLBACK_AS_HEADROOM_MB = 512
+FIND_BWRAP = "find"  # ZygoteBackend(bwrap=...): look for it on PATH
 
 
 @dataclass(eq=False)
@@ -112,9 +116,11 @@ class ZygoteBackend:
     """Backend for root on Linux with cgroups (v1 or v2); see `available()`.
 
     With `isolated=False` it is the rlimits-only fallback for hosts where isolation is
-    unavailable (no root): the same zygote and spares, but no namespaces, cgroups or uid
-    change; memory (RLIMIT_AS, approximate), file size (RLIMIT_FSIZE) and time (killing
-    the process group) are all it limits. `for_this_host()` picks the mode and says why.
+    unavailable (no root): the same zygote tree and spares, but no namespaces, cgroups or
+    uid change; memory (RLIMIT_AS, approximate), file size (RLIMIT_FSIZE) and time
+    (killing the process group) are all it limits. `for_this_host()` picks the mode and
+    says why. `bwrap`: the bubblewrap binary that builds each runtime zygote's root,
+    looked up on PATH by default; None has the runtime zygote build it itself.
     """
 
     def __init__(
@@ -125,15 +131,22 @@ class ZygoteBackend:
         gid: int = SANDBOX_GID,
         isolated: bool = True,
         network: NetworkPolicy | None = None,
+        bwrap: str | None = FIND_BWRAP,
     ) -> None:
         self.isolated = isolated
         self.cgroups = cgroups if isolated else None
+        self._cgroup_spares = CgroupSpares(self.cgroups) if self.cgroups else None
         self.netns = netns or NetnsPool(network)
         self.uid = uid
         self.gid = gid
+        if bwrap == FIND_BWRAP:
+            bwrap = bubblewrap.find()
+        # The name is in the command line of each of its processes: ps shows whose.
+        name = f"lambdalite-zygotes-{secrets.token_hex(6)}"
+        self.tree = ZygoteTree(
+            name, isolated, uid, gid, bwrap if isolated else None, self.netns.resolv_conf
+        )
         self.leftover_cgroups: list[Cgroup] = []
-        self._zygotes: dict[str, Zygote] = {}
-        self._starting: dict[str, asyncio.Future[Zygote]] = {}
 
     @classmethod
     def for_this_host(
@@ -155,6 +168,20 @@ class ZygoteBackend:
         return cls(None, isolated=False), warning
 
     @property
+    def isolation(self) -> str:
+        """How sandboxes are isolated, for GET /health and the startup log."""
+        if not self.isolated:
+            return "NOT isolated: rlimits only"
+        what = "namespaces + cgroups + seccomp, forked from a zygote tree"
+        if self.tree.bwrap:
+            return f"bubblewrap ({self.tree.bwrap}) + {what}"
+        if self.tree.bwrap_failure:
+            why = f"bubblewrap failed ({self.tree.bwrap_failure})"
+        else:
+            why = "bubblewrap not found (apt: bubblewrap)"
+        return f"{what}; {why}, so lambdalite builds the sandbox root itself"
+
+    @property
     def network_warning(self) -> str | None:
         """Why sandboxes have less network than their policy asks (no nft, no veth, DNS
         on loopback...), for the server to show at start and in GET /health; None when
@@ -173,57 +200,21 @@ class ZygoteBackend:
             return "this kernel has no pid namespaces"
         return None
 
-    async def _zygote(self, spec: SandboxSpec) -> Zygote:
-        key = spec.key
-        zygote = self._zygotes.get(key)
-        if zygote is not None and zygote.alive:
-            return zygote
-        if zygote is not None:
-            zygote.close()
-            del self._zygotes[key]
-        pending = self._starting.get(key)
-        if pending is None:
-            # One start per version even when many cold starts arrive together.
-            pending = asyncio.ensure_future(self._start_zygote(spec))
-            self._starting[key] = pending
-            pending.add_done_callback(lambda _: self._starting.pop(key, None))
-        try:
-            zygote = await asyncio.shield(pending)
-        except BackendError:
-            raise
-        except Exception as e:
-            raise BackendError(f"cannot start a zygote for {key}: {e}") from e
-        self._zygotes[key] = zygote
-        return zygote
-
-    async def _start_zygote(self, spec: SandboxSpec) -> Zygote:
-        online = self.isolated and spec.network == "default"
-        return await Zygote.start(
-            spec.code_dir,
-            spec.handler,
-            spec.python,
-            spec.ephemeral_storage_mb,
-            self.uid,
-            self.gid,
-            self.isolated,
-            await self.netns.resolv_conf() if online else "",
-        )
+    def warm_up(self) -> None:
+        self.tree.warm_up_soon()
 
     async def prepare(self, spec: SandboxSpec) -> None:
-        await self._zygote(spec)
+        await self.tree.version(spec)
 
     async def release(self, spec: SandboxSpec) -> None:
-        zygote = self._zygotes.pop(spec.key, None)
-        if zygote is not None:
-            zygote.close()
+        self.tree.release(spec.key)
 
     def _retry_leftovers(self) -> None:
         self.leftover_cgroups = [cg for cg in self.leftover_cgroups if not cg.remove()]
 
     async def start(self, spec: SandboxSpec, log_stream: str) -> ForkedSandbox:
-        zygote = await self._zygote(spec)
+        zygote = await self.tree.version(spec)
         self._retry_leftovers()
-        sandbox_id = secrets.token_hex(8)
         opened: list[int] = []
         cgroup: Cgroup | None = None
         netns: Netns | None = None
@@ -232,8 +223,8 @@ class ZygoteBackend:
         tmp_dir: str | None = None
         log_r = -1
         try:
-            if self.cgroups is not None:
-                cgroup = self.cgroups.create(sandbox_id, spec.memory_mb, spec.pids_max)
+            if self._cgroup_spares is not None:
+                cgroup = self._cgroup_spares.take(spec.memory_mb, spec.pids_max)
             env = spec.environ(log_stream)
             if self.isolated:
                 online = spec.network == "default"
@@ -281,6 +272,7 @@ class ZygoteBackend:
                     os.close(fd)
         if channel is not None:
             channel.setblocking(False)
+        sandbox_id = cgroup.name if cgroup is not None else secrets.token_hex(8)
         return ForkedSandbox(
             sandbox_id, pid, pidfd, exited, log_r, netns, cgroup, channel, self, tmp_dir
         )
@@ -300,8 +292,9 @@ class ZygoteBackend:
         return Netns(-1, listener), tmp_dir
 
     async def close(self) -> None:
-        for zygote in self._zygotes.values():
-            zygote.close()
-        self._zygotes.clear()
+        await self.tree.close()
+        if self._cgroup_spares is not None:
+            self._cgroup_spares.close()
+            self.leftover_cgroups += self._cgroup_spares.leftovers
         self._retry_leftovers()
         self.netns.close()

@@ -8,6 +8,7 @@ processes).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -20,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from lambdalite.sandbox import network
+from lambdalite.sandbox import bubblewrap, network
 from lambdalite.sandbox.cgroups import CgroupTree
 from lambdalite.sandbox.pool import SandboxPool
 from lambdalite.sandbox.spec import InvocationOutcome, InvocationRequest, SandboxSpec
@@ -79,6 +80,52 @@ async def pool(cgroup_tree: CgroupTree) -> AsyncIterator[SandboxPool]:
     pool = SandboxPool(backend)
     yield pool
     await pool.close()
+    assert backend.leftover_cgroups == []
+    assert await backend.netns.wait_torn_down() == []
+
+
+def processes_with(marker: str) -> list[int]:
+    """Live processes whose command line contains `marker`."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if marker.encode() in cmdline:
+            found.append(int(pid))
+    return found
+
+
+async def wait_gone(marker: str) -> list[int]:
+    """The processes still mentioning `marker` after up to a second: killed sandboxes
+    and zygotes finish dying asynchronously."""
+    for _ in range(50):
+        if not processes_with(marker):
+            break
+        await asyncio.sleep(0.02)
+    return processes_with(marker)
+
+
+@pytest.fixture(params=["bubblewrap", "self-built root"])
+async def rooted(
+    request: pytest.FixtureRequest, cgroup_tree: CgroupTree
+) -> AsyncIterator[tuple[SandboxPool, ZygoteBackend]]:
+    """A pool and its backend, once with the common root built by bubblewrap and once
+    built by the runtime zygote itself (the fallback where bubblewrap is missing).
+    After: no process of its zygote tree, no cgroup, no network namespace is left."""
+    if request.param == "bubblewrap":
+        if bubblewrap.find() is None:
+            pytest.skip("bubblewrap is not installed (apt: bubblewrap)")
+        backend = ZygoteBackend(cgroup_tree)
+        assert backend.isolation.startswith("bubblewrap")
+    else:
+        backend = ZygoteBackend(cgroup_tree, bwrap=None)
+        assert "bubblewrap not found" in backend.isolation
+    pool = SandboxPool(backend)
+    yield pool, backend
+    await pool.close()
+    assert await wait_gone(backend.tree.name) == []
     assert backend.leftover_cgroups == []
     assert await backend.netns.wait_torn_down() == []
 

@@ -4,7 +4,6 @@ tests need neither root nor namespaces."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 from collections.abc import AsyncIterator
 
@@ -12,8 +11,7 @@ import pytest
 
 from lambdalite.sandbox.pool import SandboxPool
 from lambdalite.sandbox.zygote_backend import ZygoteBackend
-from tests.sandbox.conftest import Functions, error, invoke, request, result
-from tests.sandbox.test_limits import _processes_with
+from tests.sandbox.conftest import Functions, error, invoke, request, result, wait_gone
 from tests.sandbox.test_runtime_api import RIC_APP, _ric_function
 
 
@@ -61,11 +59,7 @@ async def test_timeout_kills_the_process_group(fallback: SandboxPool, functions:
     )
     outcome = await invoke(fallback, spec, marker)
     assert error(outcome)["errorType"] == "Sandbox.Timedout" and outcome.sandbox_destroyed
-    for _ in range(50):
-        if not _processes_with(f"sleep\0{marker}"):
-            break
-        await asyncio.sleep(0.02)
-    assert _processes_with(f"sleep\0{marker}") == []
+    assert await wait_gone(f"sleep\0{marker}") == []
 
 
 async def test_exit_is_runtime_exit_error(fallback: SandboxPool, functions: Functions) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from lambdalite.sandbox.pool import SandboxPool
+from lambdalite.sandbox.zygote_backend import ZygoteBackend
 from tests.sandbox.conftest import Functions, invoke, result
 
 pytestmark = pytest.mark.sandbox
@@ -57,8 +58,9 @@ def handler(event, context):
 
 
 async def test_sees_only_its_code_tmp_and_runtime(
-    pool: SandboxPool, functions: Functions, tmp_path: Path
+    rooted: tuple[SandboxPool, ZygoteBackend], functions: Functions, tmp_path: Path
 ) -> None:
+    pool, _ = rooted
     data_dir = tmp_path / "data"
     data_dir.mkdir()
     (data_dir / "lambdalite.db").write_text("secret")

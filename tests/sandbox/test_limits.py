@@ -7,14 +7,21 @@ import asyncio
 import os
 import signal
 import uuid
-from pathlib import Path
 
 import pytest
 
 from lambdalite.sandbox.pool import SandboxPool
 from lambdalite.sandbox.sandbox import Sandbox
 from lambdalite.sandbox.spec import SandboxSpec
-from tests.sandbox.conftest import Functions, error, invoke, request, result
+from tests.sandbox.conftest import (
+    Functions,
+    error,
+    invoke,
+    processes_with,
+    request,
+    result,
+    wait_gone,
+)
 
 pytestmark = pytest.mark.sandbox
 
@@ -92,18 +99,6 @@ async def test_fork_bomb_is_capped_and_cleaned_up(pool: SandboxPool, functions: 
     await pool.close()  # the fixture checks that every cgroup could be removed
 
 
-def _processes_with(marker: str) -> list[int]:
-    found = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        except OSError:
-            continue
-        if marker.encode() in cmdline:
-            found.append(int(pid))
-    return found
-
-
 async def test_process_left_running_dies_with_the_sandbox(
     pool: SandboxPool, functions: Functions
 ) -> None:
@@ -114,13 +109,9 @@ async def test_process_left_running_dies_with_the_sandbox(
         "    return 'left it running'\n"
     )
     assert result(await invoke(pool, spec, {"marker": marker})) == "left it running"
-    assert len(_processes_with(f"sleep\0{marker}")) == 1  # alive while the sandbox is warm
+    assert len(processes_with(f"sleep\0{marker}")) == 1  # alive while the sandbox is warm
     await pool.retire(spec.function_arn)
-    for _ in range(50):
-        if not _processes_with(f"sleep\0{marker}"):
-            break
-        await asyncio.sleep(0.02)
-    assert _processes_with(f"sleep\0{marker}") == []
+    assert await wait_gone(f"sleep\0{marker}") == []
 
 
 async def test_filling_tmp_hits_ephemeral_storage(pool: SandboxPool, functions: Functions) -> None:

@@ -7,7 +7,6 @@ import asyncio
 import dataclasses
 import os
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
@@ -16,7 +15,7 @@ from lambdalite.sandbox.cgroups import CgroupTree
 from lambdalite.sandbox.pool import SandboxPool
 from lambdalite.sandbox.sandbox import SandboxState
 from lambdalite.sandbox.zygote_backend import ZygoteBackend
-from tests.sandbox.conftest import Functions, invoke, request, result
+from tests.sandbox.conftest import Functions, invoke, processes_with, request, result, wait_gone
 
 pytestmark = pytest.mark.sandbox
 
@@ -76,7 +75,7 @@ async def test_keep_alive_expiry_and_scale_to_zero(
     assert pool.counts()[SandboxState.IDLE] == 1
     assert await pool.run_once(now=clock.now + 1) == 1  # past keep-alive
     assert pool.counts()[SandboxState.IDLE] == 0
-    assert backend._zygotes == {}  # nothing left of the version: scale to zero
+    assert backend.tree.versions == {}  # nothing left of the version: scale to zero
     outcome = await invoke(pool, spec)
     assert outcome.cold and result(outcome)
 
@@ -117,17 +116,6 @@ async def test_retire_sends_the_next_invoke_to_new_code(
     assert result(await invoke(pool, spec)) == "new"
 
 
-def _processes_mentioning(text: str) -> list[int]:
-    found = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            if text.encode() in Path(f"/proc/{pid}/cmdline").read_bytes():
-                found.append(int(pid))
-        except OSError:
-            continue
-    return found
-
-
 async def test_close_leaves_no_process_behind(functions: Functions) -> None:
     tree = CgroupTree.detect("lambdalite-test-close")
     assert tree is not None
@@ -137,16 +125,13 @@ async def test_close_leaves_no_process_behind(functions: Functions) -> None:
     async with pool.acquire(spec):
         pass
     assert result(await invoke(pool, spec))
-    # Each zygote's command line names its own staging directory: so do its sandboxes
-    # and the spare it keeps forked.
-    marker = backend._zygotes[spec.key].config.staging_dir
-    assert len(_processes_mentioning(marker)) >= 3  # zygote, a sandbox's init and runtime
+    # The backend's name is in the command line of every process of its zygote tree:
+    # the runtime zygote, each version zygote, their spares and sandboxes.
+    marker = backend.tree.name
+    assert len(processes_with(marker)) >= 4  # zygotes, a sandbox's init and runtime
     await pool.close()
-    for _ in range(50):
-        if not _processes_mentioning(marker):
-            break
-        await asyncio.sleep(0.02)
-    assert _processes_mentioning(marker) == []
+    assert await wait_gone(marker) == []
+    assert backend.leftover_cgroups == []
     tree.remove_parent()
 
 
