@@ -26,6 +26,17 @@ class AccessKey:
 
 
 @dataclass(frozen=True)
+class LayerRef:
+    """A layer version a function uses: AWS shows its ARN and CodeSize; `sha256` (hex)
+    names its content, which stays while any version uses it, even once the layer
+    version itself is deleted (as on AWS)."""
+
+    arn: str
+    code_size: int
+    sha256: str
+
+
+@dataclass(frozen=True)
 class FunctionConfig:
     """What a user configures on a version (everything but the code)."""
 
@@ -42,6 +53,10 @@ class FunctionConfig:
     dead_letter_target_arn: str | None = None
     log_format: str = "Text"
     log_group: str | None = None  # None: /aws/lambda/<function>
+    layers: tuple[LayerRef, ...] = ()  # merged under /opt in this order, later ones win
+    # The key of the dependency build of the code's requirements.txt (None: it has none).
+    # Part of the configuration so that it is stored, and published, with the code.
+    dependencies: str | None = None
 
     def to_store(self) -> dict[str, Any]:
         return {
@@ -58,6 +73,11 @@ class FunctionConfig:
             "DeadLetterTargetArn": self.dead_letter_target_arn,
             "LogFormat": self.log_format,
             "LogGroup": self.log_group,
+            "Layers": [
+                {"Arn": ref.arn, "CodeSize": ref.code_size, "Sha256": ref.sha256}
+                for ref in self.layers
+            ],
+            "Dependencies": self.dependencies,
         }
 
     @classmethod
@@ -76,6 +96,12 @@ class FunctionConfig:
             dead_letter_target_arn=data["DeadLetterTargetArn"],
             log_format=data["LogFormat"],
             log_group=data["LogGroup"],
+            # Rows written before layers existed have neither key.
+            layers=tuple(
+                LayerRef(ref["Arn"], ref["CodeSize"], ref["Sha256"])
+                for ref in data.get("Layers") or ()
+            ),
+            dependencies=data.get("Dependencies"),
         )
 
     def updated(self, **changes: Any) -> FunctionConfig:
@@ -97,6 +123,24 @@ class Code:
 
 
 @dataclass(frozen=True)
+class VersionStatus:
+    """State and LastUpdateStatus as AWS reports them ("Lambda function states").
+
+    Derived, not stored with the version: from its dependency build, and for $LATEST
+    from its last code update (docs/decisions/0701)."""
+
+    state: str = "Active"  # Pending | Active | Failed
+    state_reason: str | None = None
+    state_reason_code: str | None = None  # Creating | DependencyError | ...
+    last_update: str | None = "Successful"  # InProgress | Successful | Failed; None: creating
+    last_update_reason: str | None = None
+    last_update_reason_code: str | None = None
+
+
+ACTIVE = VersionStatus()
+
+
+@dataclass(frozen=True)
 class FunctionVersion:
     account_id: str
     function_name: str
@@ -105,6 +149,7 @@ class FunctionVersion:
     code: Code
     revision_id: str
     last_modified: str
+    status: VersionStatus = ACTIVE
 
     @property
     def is_latest(self) -> bool:

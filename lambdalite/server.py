@@ -6,6 +6,7 @@ twice in one process (two servers in one test).
 
 from __future__ import annotations
 
+import functools
 import gc
 import logging
 import secrets
@@ -18,28 +19,39 @@ from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
+from starlette.routing import Route
 
 from lambdalite import __version__
 from lambdalite.api.admin import AdminApi
 from lambdalite.api.aliases import AliasesApi
 from lambdalite.api.app import build_app
 from lambdalite.api.auth import Authenticator
+from lambdalite.api.bill_api import BillApi
+from lambdalite.api.buckets_api import BucketsApi
 from lambdalite.api.code_urls import CodeUrlSigner
 from lambdalite.api.dispatcher import Handler, LambdaApi
 from lambdalite.api.event_invoke_configs import EventInvokeConfigsApi
+from lambdalite.api.events_api import EventsApi
 from lambdalite.api.fast_invoke import InvokeFastPath
+from lambdalite.api.function_urls import FunctionUrlsApi
 from lambdalite.api.functions import FunctionsApi
 from lambdalite.api.invoke import InvokeApi
 from lambdalite.api.json_protocol import JsonProtocolApi
+from lambdalite.api.layers_api import LayerAdminApi, LayersApi
 from lambdalite.api.logs_api import LogsApi
 from lambdalite.api.mappings import EventSourceMappingsApi
+from lambdalite.api.metrics_api import MetricsApi
 from lambdalite.api.operations import OperationTable
 from lambdalite.api.provisioned import ProvisionedApi
 from lambdalite.api.settings_api import SettingsApi
 from lambdalite.api.sqs import SqsApi
+from lambdalite.api.streams_api import StreamsApi
 from lambdalite.api.versions import VersionsApi
+from lambdalite.api.webhook import PATH as WEBHOOK_PATH
+from lambdalite.api.webhook import S3Webhook
 from lambdalite.asyncinvoke import AsyncInvocations
 from lambdalite.asyncinvoke.destinations import dead_letter_check
+from lambdalite.buckets import Buckets
 from lambdalite.control.accounts import AccountService, RootSetup, write_credentials_file
 from lambdalite.control.aliases import AliasService
 from lambdalite.control.code import CodeStore
@@ -48,6 +60,7 @@ from lambdalite.control.functions import FunctionService
 from lambdalite.control.provisioned import ProvisionedConcurrencyService
 from lambdalite.control.tags import TagService
 from lambdalite.invoke.engine import Engine
+from lambdalite.layers.layers import Layers
 from lambdalite.logs.retention import RetentionReaper
 from lambdalite.logs.service import LogService
 from lambdalite.loops import BackgroundLoop
@@ -56,8 +69,16 @@ from lambdalite.mappings.poller import PollerLimits, SqsPoller
 from lambdalite.mappings.service import MappingService
 from lambdalite.mappings.store import MappingStore
 from lambdalite.mappings.supervisor import PollerSupervisor
+from lambdalite.metering.ledger import UsageLedger
+from lambdalite.metering.prices import PriceBook
+from lambdalite.metering.record import Trigger
+from lambdalite.metering.usage_store import UsageStore
+from lambdalite.metrics.async_queue import AsyncQueueProbe
+from lambdalite.metrics.platform_metrics import PlatformMetrics
+from lambdalite.metrics.sources import engine_sources
 from lambdalite.model import AccessKey
 from lambdalite.queues import QueueService
+from lambdalite.schedules import Schedules
 from lambdalite.settings import Settings
 from lambdalite.store.accounts import AccountStore
 from lambdalite.store.aliases import AliasStore
@@ -65,6 +86,8 @@ from lambdalite.store.database import Database
 from lambdalite.store.functions import FunctionStore
 from lambdalite.store.logs import LogStore
 from lambdalite.store.provisioned import ProvisionedStore
+from lambdalite.streams.streams import Streams
+from lambdalite.urls import FunctionUrls
 
 log = logging.getLogger("lambdalite")
 
@@ -82,6 +105,12 @@ class Platform:
     async_invocations: AsyncInvocations | None = None
     mappings: MappingService | None = None
     pollers: PollerSupervisor | None = None
+    function_urls: FunctionUrls | None = None
+    schedules: Schedules | None = None
+    metrics: PlatformMetrics | None = None
+    buckets: Buckets | None = None
+    streams: Streams | None = None
+    layers: Layers | None = None
 
     def close(self) -> None:
         self.db.dispose()
@@ -103,6 +132,8 @@ def build_platform(settings: Settings, clock: Callable[[], float] = time.time) -
     alias_store = AliasStore(db)
     code = CodeStore(settings.code_dir)
     queues = QueueService(db, settings.region, clock=clock)
+    # Layers, requirements.txt builds and the states they give versions (0701).
+    layers = Layers.build(settings, db, function_store, code)
     functions = FunctionService(
         function_store,
         alias_store,
@@ -110,6 +141,7 @@ def build_platform(settings: Settings, clock: Callable[[], float] = time.time) -
         settings.code_limits,
         settings.region,
         dead_letter_check=dead_letter_check(queues, settings.region),
+        layers=layers.versions,
     )
     aliases = AliasService(alias_store, functions)
     tags = TagService(function_store, functions)
@@ -117,7 +149,8 @@ def build_platform(settings: Settings, clock: Callable[[], float] = time.time) -
         function_store, functions, settings.account_concurrency, settings.code_limits
     )
     code_urls = CodeUrlSigner(
-        account_store.fact("code_url_secret", lambda: secrets.token_hex(32)), code.read
+        account_store.fact("code_url_secret", lambda: secrets.token_hex(32)),
+        functools.partial(_read_either, code.read, layers.service.content_bytes),
     )
     auth = Authenticator(accounts, settings.max_clock_skew_seconds)
 
@@ -128,22 +161,58 @@ def build_platform(settings: Settings, clock: Callable[[], float] = time.time) -
     engine = Engine.build(
         settings, functions, function_store, alias_store, code, log_store, provisioned
     )
+
+    def layers_changed(changed: list[tuple[str, str]], account_id: str) -> None:
+        engine.invoker.forget(account_id)
+        for changed_account, name in changed:
+            engine.retire_soon(changed_account, name, None)
+
+    layers.attach(engine.pool.backend, layers_changed)
+    # Every invocation's usage record is priced with the server's price book and counted
+    # in its metrics as the log writer stores it (docs/decisions/0603, 0604).
+    prices = PriceBook.load(settings.price_book)
+    metrics = PlatformMetrics(settings.metrics_max_functions)
+    engine.logs.usage = UsageLedger(prices, [metrics.invocations.observe])
+    metrics.watch(engine_sources(engine, AsyncQueueProbe(db, clock)))
     async_invocations = AsyncInvocations.build(
         settings, db, functions, engine.invoker, queues, clock
     )
+    # Function URLs serve through the Invoker; schedules enqueue into the async path in
+    # the same transaction that advances the rule (docs/decisions/0501, 0502).
+    function_urls = FunctionUrls.build(settings, db, functions, engine.invoker, auth)
+    schedules = Schedules.build(settings, db, async_invocations.events.insert, clock)
     names = FunctionsApi(functions, code_urls, engine.retire_soon)
     invoke_api = InvokeApi(engine.invoker, names, async_invocations)
-    mappings = MappingService(MappingStore(db), functions, queues, clock)
+    # Buckets and Redis streams (docs/decisions/0503, 0504): bucket notifications are
+    # enqueued into the async path in the transaction that records the object's state.
+    buckets = Buckets.build(
+        settings, db, async_invocations.events.insert, _function_check(functions), clock
+    )
+    streams = Streams.build(
+        settings,
+        db,
+        accounts,
+        queues,
+        functions,
+        engine.invoker,
+        async_invocations.destinations,
+        clock,
+    )
+    mappings = MappingService(MappingStore(db), functions, queues, clock, sources=[streams.rules])
+    streams.use_mappings(mappings.all)
     poller_limits = PollerLimits(
         max_concurrency=settings.event_source_max_concurrency,
         max_payload_bytes=settings.max_sync_payload_bytes,
     )
 
     def sqs_poller(mapping: EventSourceMapping) -> SqsPoller:
-        return SqsPoller(mapping, queues, engine.invoker.invoke, clock, poller_limits)
+        invoke = functools.partial(engine.invoker.invoke, trigger=Trigger.QUEUE)
+        return SqsPoller(mapping, queues, invoke, clock, poller_limits)
 
     pollers = PollerSupervisor(
-        mappings, {SourceKind.SQS: sqs_poller}, settings.event_source_reconcile_seconds
+        mappings,
+        {SourceKind.SQS: sqs_poller, SourceKind.REDIS_STREAM: streams.poller},
+        settings.event_source_reconcile_seconds,
     )
     handlers: dict[str, Handler] = {
         **names.handlers(),
@@ -156,6 +225,8 @@ def build_platform(settings: Settings, clock: Callable[[], float] = time.time) -
         **SettingsApi(tags, concurrency, names, settings.region).handlers(),
         **EventInvokeConfigsApi(async_invocations.configs, names, settings.region).handlers(),
         **EventSourceMappingsApi(mappings, names).handlers(),
+        **FunctionUrlsApi(function_urls.service, function_urls.policy, names).handlers(),
+        **LayersApi(layers.service, code_urls).handlers(),
     }
     lambda_api = LambdaApi(
         OperationTable(),
@@ -178,10 +249,15 @@ def build_platform(settings: Settings, clock: Callable[[], float] = time.time) -
             or "outbound allowed; host and private ranges blocked",
             "sandboxes": {str(k): v for k, v in engine.pool.counts().items()},
             "event_source_pollers": len(pollers.pollers),
+            "bucket_watch": buckets.watcher.mode.value,
         }
 
     logs_api = LogsApi(LogService(log_store, settings.region))
-    json_api = JsonProtocolApi([SqsApi(queues), logs_api], auth, max_request_bytes=4 * 1024 * 1024)
+    json_api = JsonProtocolApi(
+        [SqsApi(queues), logs_api, EventsApi(schedules.rules)],
+        auth,
+        max_request_bytes=4 * 1024 * 1024,
+    )
     retention = BackgroundLoop("queue-retention", queues.run_once, interval_s=60)
     log_retention = BackgroundLoop(
         "log-retention",
@@ -192,22 +268,54 @@ def build_platform(settings: Settings, clock: Callable[[], float] = time.time) -
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         await engine.start()
+        await layers.start()
         retention.start()
         log_retention.start()
         await async_invocations.start()
+        await schedules.start()
+        await buckets.start()
         if settings.event_source_reconcile_seconds > 0:
             pollers.start()
         try:
             yield
         finally:
             await pollers.stop()
+            await buckets.stop()
+            await schedules.stop()
             await async_invocations.stop()
             await log_retention.stop()
             await retention.stop()
+            await layers.stop()
             await engine.stop()
 
     admin = AdminApi(accounts, auth, health)
-    app = build_app(admin, code_urls, lambda_api, json_api, lifespan)
+    bill_api = BillApi(auth, accounts, UsageStore(db), prices)
+    layer_admin = LayerAdminApi(auth, layers.report, functions)
+    own_routes = [
+        Route("/_lambdalite/layers", layer_admin.layers, methods=["POST"]),
+        Route("/_lambdalite/builds", layer_admin.builds, methods=["POST"]),
+        Route("/metrics", MetricsApi(metrics, settings.metrics_token).metrics, methods=["GET"]),
+        Route("/_lambdalite/bill", bill_api.bill, methods=["GET", "POST"]),
+        Route("/_lambdalite/usage", bill_api.usage, methods=["GET"]),
+        *BucketsApi(
+            buckets.service, buckets.secrets, auth, accounts, settings.bucket_max_object_bytes
+        ).routes(),
+        Route(
+            WEBHOOK_PATH,
+            S3Webhook(buckets.service, buckets.secrets).receive,
+            methods=["POST", "HEAD"],
+        ),
+        *StreamsApi(streams.registry, auth).routes(),
+    ]
+    app = build_app(
+        admin,
+        code_urls,
+        lambda_api,
+        json_api,
+        lifespan,
+        function_urls=function_urls.app,
+        routes=own_routes,
+    )
     # A synchronous Invoke of a plain name skips the general API (fast_invoke.py).
     app.add_middleware(
         InvokeFastPath,
@@ -227,6 +335,12 @@ def build_platform(settings: Settings, clock: Callable[[], float] = time.time) -
         async_invocations,
         mappings=mappings,
         pollers=pollers,
+        function_urls=function_urls,
+        schedules=schedules,
+        metrics=metrics,
+        buckets=buckets,
+        streams=streams,
+        layers=layers,
     )
 
 
@@ -258,6 +372,24 @@ def serve(settings: Settings) -> None:
         )
     finally:
         platform.close()
+
+
+def _function_check(functions: FunctionService) -> Callable[[str, str, str | None], None]:
+    """Raises ResourceNotFoundException unless the function (and qualifier) exists."""
+
+    def check(account_id: str, name: str, qualifier: str | None) -> None:
+        functions.version(account_id, name, qualifier)
+
+    return check
+
+
+def _read_either(first: Callable[[str], bytes], second: Callable[[str], bytes], sha: str) -> bytes:
+    """A zip from the code store, else from the layer content store (one download URL
+    scheme for GetFunction's Code.Location and GetLayerVersion's Content.Location)."""
+    try:
+        return first(sha)
+    except LookupError:
+        return second(sha)
 
 
 def _pinned_root(settings: Settings) -> AccessKey | None:

@@ -41,6 +41,36 @@ class LogLimits:
 
 
 @dataclass(frozen=True)
+class BuildSettings:
+    """Dependency builds and layers (docs/decisions/0701-dependency-layers.md)."""
+
+    # A build (pip in a sandbox) is killed past this, and fails with the reason.
+    timeout_seconds: float = 600.0
+    # Platform-built dependency layers have their own cap: AWS's 250 MB applies to
+    # uploaded code and layers only.
+    max_layer_bytes: int = 2 * 1024 * 1024 * 1024
+    memory_mb: int = 2048  # the build sandbox's memory cgroup
+    # How often the builder and the layer garbage collector run (0: never on their own;
+    # tests call run_once), how long a claimed build stays with its server without a
+    # renewal, and how old an unreferenced build must be before the collector takes it.
+    interval_seconds: float = 1.0
+    lease_seconds: float = 60.0
+    gc_interval_seconds: float = 3600.0
+    gc_grace_seconds: float = 600.0
+    # Where pip finds packages: a local wheel directory (`--no-index --find-links`, for
+    # tests and machines without an index), else an index URL, else PyPI.
+    find_links: str | None = None
+    index_url: str | None = None
+    # Pre-imported spares (docs/decisions/0701): a dependency layer's top-level modules
+    # whose import took at least `preimport_min_ms` when measured after its build, the
+    # `preimport_max_modules` slowest, are imported by a version's spare sandbox before
+    # it is needed; `preimport` False turns it off.
+    preimport: bool = True
+    preimport_min_ms: float = 20.0
+    preimport_max_modules: int = 8
+
+
+@dataclass(frozen=True)
 class Settings:
     host: str = "127.0.0.1"
     port: int = DEFAULT_PORT
@@ -86,9 +116,32 @@ class Settings:
     sandbox_network_allow: tuple[str, ...] = ()
     sandbox_subnet: str = "10.200.0.0/16"
     sandbox_dns: tuple[str, ...] = ()  # empty: the host's resolvers
+    # How often the scheduler looks for due scheduled rules (0: never; tests call
+    # run_once). Rules fire at most this late (docs/decisions/0502-schedules.md).
+    schedule_poll_interval_seconds: float = 1.0
     # Functions' log output: per-sandbox flood caps, and how often retention is enforced.
     log_limits: LogLimits = field(default_factory=LogLimits)
     log_retention_interval_seconds: float = 600.0
+    # Metering (docs/decisions/0603): the price book usage records and bills use by
+    # default ("aws", "self-hosted" or a TOML file's path).
+    price_book: str = "aws"
+    # GET /metrics (docs/decisions/0604): a bearer token scrapers must send (None: only
+    # loopback clients are answered), and how many functions get labels of their own.
+    metrics_token: str | None = None
+    metrics_max_functions: int = 100
+    # Dependency builds (requirements.txt), layers and their garbage collection.
+    builds: BuildSettings = field(default_factory=BuildSettings)
+    # Buckets (docs/decisions/0503-buckets.md): how the watcher notices objects ("auto":
+    # inotify where the kernel has it, else scans; "inotify"; "scan"), how often it runs
+    # (0: never on its own; tests call run_once), how often an inotify watcher rescans
+    # everything anyway, and the largest object the objects API takes in one PUT.
+    bucket_watch: str = "auto"
+    bucket_poll_interval_seconds: float = 1.0
+    bucket_rescan_seconds: float = 600.0
+    bucket_max_object_bytes: int = 64 * 1024 * 1024
+    # Redis stream sources (docs/decisions/0504-redis-streams.md): the "host:port"
+    # servers accounts other than root may register (root may register any).
+    redis_stream_allow: tuple[str, ...] = ()
 
     @property
     def resolved_database_url(self) -> str:
@@ -97,6 +150,15 @@ class Settings:
     @property
     def code_dir(self) -> Path:
         return self.data_dir / "code"
+
+    @property
+    def bucket_dir(self) -> Path:
+        """Where buckets created without --path live: <bucket_dir>/<account>/<name>."""
+        return self.data_dir / "buckets"
+
+    @property
+    def layers_dir(self) -> Path:
+        return self.data_dir / "layers"
 
     @property
     def credentials_file(self) -> Path:
@@ -122,7 +184,26 @@ class Settings:
         log_burst = env.get("LAMBDALITE_LOG_BURST_BYTES")
         backoff_scale = env.get("LAMBDALITE_ASYNC_BACKOFF_SCALE")
         lease = env.get("LAMBDALITE_ASYNC_LEASE_SECONDS")
+        metrics_functions = env.get("LAMBDALITE_METRICS_MAX_FUNCTIONS")
+        build_timeout = env.get("LAMBDALITE_BUILD_TIMEOUT_SECONDS")
+        layer_cap = env.get("LAMBDALITE_LAYER_MAX_BYTES")
+        builds = replace(
+            base.builds,
+            timeout_seconds=float(build_timeout) if build_timeout else base.builds.timeout_seconds,
+            max_layer_bytes=int(layer_cap) if layer_cap else base.builds.max_layer_bytes,
+            find_links=env.get("LAMBDALITE_BUILD_FIND_LINKS") or None,
+            index_url=env.get("LAMBDALITE_BUILD_INDEX_URL") or None,
+        )
+        redis_allow = env.get("LAMBDALITE_REDIS_ALLOW")
         return base.with_overrides(
+            builds=builds,
+            price_book=env.get("LAMBDALITE_PRICE_BOOK"),
+            bucket_watch=env.get("LAMBDALITE_BUCKET_WATCH"),
+            redis_stream_allow=tuple(a.strip() for a in redis_allow.split(",") if a.strip())
+            if redis_allow
+            else None,
+            metrics_token=env.get("LAMBDALITE_METRICS_TOKEN"),
+            metrics_max_functions=int(metrics_functions) if metrics_functions else None,
             async_backoff_scale=float(backoff_scale) if backoff_scale else None,
             async_lease_seconds=float(lease) if lease else None,
             log_limits=LogLimits(

@@ -47,23 +47,11 @@ class InvokeFastPath:
         self._request_ids = RequestIds()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "POST":
-            raw_path: bytes = scope.get("raw_path") or b""
-            if raw_path.startswith(_PREFIX) and raw_path.endswith(_SUFFIX):
-                name = raw_path[len(_PREFIX) : -len(_SUFFIX)]
-                query: bytes = scope["query_string"]
-                qualifier = _QUALIFIER.fullmatch(query) if query else None
-                if _NAME.fullmatch(name) and (qualifier is not None or not query):
-                    headers = _headers(scope)
-                    if (
-                        headers.get("x-amz-invocation-type", "RequestResponse")
-                        == ("RequestResponse")
-                        and headers.get("x-amz-log-type") in _LOG_TYPES
-                    ):
-                        q = qualifier[1].replace(b"%24", b"$").decode() if qualifier else None
-                        await self._serve(scope, receive, send, raw_path, name.decode(), q, headers)
-                        return
-        await self._app(scope, receive, send)
+        route = _route(scope) if scope["type"] == "http" else None
+        if route is None:
+            await self._app(scope, receive, send)
+        else:
+            await self._serve(scope, receive, send, *route)
 
     async def _serve(
         self,
@@ -128,6 +116,30 @@ class InvokeFastPath:
         if message["type"] == "http.disconnect":
             return None
         return b"".join(chunks)
+
+
+def _route(scope: Scope) -> tuple[bytes, str, str | None, dict[str, str]] | None:
+    """(raw path, function name, qualifier, headers) of an Invoke this path serves."""
+    raw_path: bytes = scope.get("raw_path") or b""
+    if scope["method"] != "POST" or not (
+        raw_path.startswith(_PREFIX) and raw_path.endswith(_SUFFIX)
+    ):
+        return None
+    name = raw_path[len(_PREFIX) : -len(_SUFFIX)]
+    query: bytes = scope["query_string"]
+    qualifier = _QUALIFIER.fullmatch(query) if query else None
+    if not _NAME.fullmatch(name) or (query and qualifier is None):
+        return None
+    headers = _headers(scope)
+    if (
+        headers.get("x-amz-invocation-type", "RequestResponse") != "RequestResponse"
+        or headers.get("x-amz-log-type") not in _LOG_TYPES
+        # A function URL addressed by its Host (lambdalite/urls) may have any path.
+        or ".lambda-url." in headers.get("host", "")
+    ):
+        return None
+    resolved = qualifier[1].replace(b"%24", b"$").decode() if qualifier else None
+    return raw_path, name.decode(), resolved, headers
 
 
 def _headers(scope: Scope) -> dict[str, str]:

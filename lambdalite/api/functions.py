@@ -24,7 +24,7 @@ _SIMPLE_FIELDS = {
     "MemorySize": "memory_size",
     "Timeout": "timeout",
 }
-_NOT_SUPPORTED = ("Layers", "VpcConfig", "FileSystemConfigs", "ImageConfig", "KMSKeyArn")
+_NOT_SUPPORTED = ("VpcConfig", "FileSystemConfigs", "ImageConfig", "KMSKeyArn")
 
 
 # Told (account, function, version or None for all) when code or configuration changes,
@@ -76,7 +76,7 @@ class FunctionsApi:
             )
         _refuse_unsupported(p)
         config = FunctionConfig(runtime=p["Runtime"], handler=p["Handler"], role=p["Role"])
-        config = config.updated(**_config_changes(p))
+        config = config.updated(**self._changes(call))
         version = self._functions.create(
             call.account_id, ref.name, config, zip_file, p.get("Tags", {}), p.get("Publish", False)
         )
@@ -140,10 +140,17 @@ class FunctionsApi:
         ref = self.ref(call, allow_qualifier=False)
         _refuse_unsupported(p)
         version = self._functions.update_config(
-            call.account_id, ref.name, _config_changes(p), p.get("RevisionId")
+            call.account_id, ref.name, self._changes(call), p.get("RevisionId")
         )
         self._on_change(call.account_id, ref.name, LATEST)
         return function_configuration(version, self._functions.region)
+
+    def _changes(self, call: Call) -> dict[str, Any]:
+        changes = _config_changes(call.params)
+        if "Layers" in call.params:
+            # Layer version ARNs, resolved (and checked: AWS's errors) to what they hold.
+            changes["layers"] = self._functions.layer_refs(call.account_id, call.params["Layers"])
+        return changes
 
     def delete(self, call: Call) -> Reply:
         ref = self.ref(call)

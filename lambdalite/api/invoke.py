@@ -18,6 +18,8 @@ from lambdalite.errors import (
 )
 from lambdalite.invoke.invoker import Invoker
 from lambdalite.logs.lines import tail
+from lambdalite.metering.timing import HEADER as TIMING_HEADER
+from lambdalite.metering.timing import timing
 
 MAX_CLIENT_CONTEXT_BYTES = 3583
 
@@ -97,6 +99,8 @@ class InvokeApi:
             headers["X-Amz-Function-Error"] = result.function_error
         if log_type == "Tail":
             headers["X-Amz-Log-Result"] = tail(result.log)
+        # lambdalite's own: where the time went (`lambdalite invoke --timing` prints it).
+        headers[TIMING_HEADER] = timing(result.outcome, result.queued_ms)
         headers["Content-Type"] = "application/json"
         return Reply(body=result.payload, status=200, headers=headers)
 

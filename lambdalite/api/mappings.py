@@ -83,4 +83,5 @@ class EventSourceMappingsApi:
             body["FilterCriteria"] = {"Filters": [{"Pattern": p} for p in mapping.filter_patterns]}
         if mapping.maximum_concurrency is not None:
             body["ScalingConfig"] = {"MaximumConcurrency": mapping.maximum_concurrency}
+        body.update(self._service.members(mapping))  # a stream's StartingPosition...
         return body

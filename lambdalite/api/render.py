@@ -30,8 +30,7 @@ def function_configuration(
         "Version": version.version,
         "TracingConfig": {"Mode": config.tracing_mode},
         "RevisionId": version.revision_id,
-        "State": "Active",
-        "LastUpdateStatus": "Successful",
+        "State": version.status.state,
         "PackageType": "Zip",
         "Architectures": list(config.architectures),
         "EphemeralStorage": {"Size": config.ephemeral_storage},
@@ -41,6 +40,19 @@ def function_configuration(
             "LogGroup": config.log_group or f"/aws/lambda/{version.function_name}",
         },
     }
+    status = version.status
+    # Absent until set, as AWS leaves them (LastUpdateStatus: once creation is done).
+    for key, value in (
+        ("StateReason", status.state_reason),
+        ("StateReasonCode", status.state_reason_code),
+        ("LastUpdateStatus", status.last_update),
+        ("LastUpdateStatusReason", status.last_update_reason),
+        ("LastUpdateStatusReasonCode", status.last_update_reason_code),
+    ):
+        if value is not None:
+            body[key] = str(value)
+    if config.layers:
+        body["Layers"] = [{"Arn": ref.arn, "CodeSize": ref.code_size} for ref in config.layers]
     if config.environment:
         body["Environment"] = {"Variables": dict(config.environment)}
     if config.dead_letter_target_arn:

@@ -64,6 +64,7 @@ class Runner(Protocol):
         payload: bytes,
         client_context: str | None = None,
         request_id: str | None = None,
+        trigger: str = "api",
     ) -> InvocationResult: ...
 
 
@@ -173,6 +174,7 @@ class DeliveryLoop:
                 event.qualifier,
                 event.payload,
                 request_id=event.request_id,
+                trigger="event",  # metered as an Event invocation (docs/decisions/0603)
             )
         except ResourceNotFoundException as exc:
             # The function (or the version or alias invoked) was deleted, and its

@@ -25,8 +25,15 @@ from rich.console import Console
 from rich.table import Table
 
 from lambdalite.cli import logs as function_logs
+from lambdalite.cli.bill import bill
+from lambdalite.cli.buckets import bucket_commands, cp_command, webhook_commands
 from lambdalite.cli.client import target
+from lambdalite.cli.layers import follow_build, layer_commands, wait_idle
 from lambdalite.cli.packaging import package
+from lambdalite.cli.schedules import schedule_commands
+from lambdalite.cli.streams import stream_commands
+from lambdalite.metering.timing import HEADER as TIMING_HEADER
+from lambdalite.metering.timing import describe as describe_timing
 
 # Outside a terminal rich would wrap at 80 columns: long ARNs and error lines must stay
 # whole for pipes and scripts (`lambdalite ls | grep`), so soft-wrap and no width cap.
@@ -83,6 +90,11 @@ def serve(
 @click.option("--timeout", type=int, default=None, help="Timeout in seconds (1-900).")
 @click.option("--env", "env", multiple=True, help="KEY=VALUE, repeatable.")
 @click.option("--publish", is_flag=True, help="Publish a version after deploying.")
+@click.option(
+    "--no-wait",
+    is_flag=True,
+    help="Return once the code is stored; do not follow the build of requirements.txt.",
+)
 def deploy(
     source: Path,
     name: str,
@@ -92,8 +104,11 @@ def deploy(
     timeout: int | None,
     env: tuple[str, ...],
     publish: bool,
+    no_wait: bool,
 ) -> None:
-    """Create or update function NAME from a directory or zip file."""
+    """Create or update function NAME from a directory or zip file. A requirements.txt
+    (or pyproject.toml's dependencies) in it is installed by the server; its progress is
+    shown until the function is Active."""
     variables = dict(_pair(item) for item in env)
     zip_file = package(source)
     config: dict[str, Any] = {}
@@ -109,9 +124,12 @@ def deploy(
         config["Environment"] = {"Variables": variables}
     with _api() as client:
         if _exists(client, name):
-            result = client.update_function_code(FunctionName=name, ZipFile=zip_file)
+            # Another update still building would refuse this one (as on AWS).
+            wait_idle(name, client)
             if config:
-                result = client.update_function_configuration(FunctionName=name, **config)
+                client.update_function_configuration(FunctionName=name, **config)
+                wait_idle(name, client)
+            result = client.update_function_code(FunctionName=name, ZipFile=zip_file)
             verb = "updated"
         else:
             config.setdefault("Handler", "app.handler")
@@ -120,7 +138,13 @@ def deploy(
                 FunctionName=name, Role=PLACEHOLDER_ROLE, Code={"ZipFile": zip_file}, **config
             )
             verb = "created"
+        building = result["State"] == "Pending" or result.get("LastUpdateStatus") == "InProgress"
+        if building and not no_wait:
+            console.print(f"{verb} {result['FunctionArn']}; installing its dependencies:")
+            follow_build(name, console, _fail)
         if publish:
+            if building and no_wait:
+                _fail("--publish needs the build to finish: leave out --no-wait")
             result = client.publish_version(FunctionName=name)
     version = f" version {result['Version']}" if publish else ""
     console.print(
@@ -172,12 +196,21 @@ def remove(name: str) -> None:
     is_flag=True,
     help="Queue the event (InvocationType Event) and print its request id; do not wait.",
 )
-def invoke(name: str, payload: str, qualifier: str | None, tail: bool, run_async: bool) -> None:
+@click.option(
+    "--timing",
+    is_flag=True,
+    help="Also print where the time went (stderr): queued, sandbox creation, runtime "
+    "start, function init, handler.",
+)
+def invoke(
+    name: str, payload: str, qualifier: str | None, tail: bool, run_async: bool, timing: bool
+) -> None:
     """Invoke function NAME and print its result; exit 1 if the function failed."""
     extra: dict[str, Any] = {"Qualifier": qualifier} if qualifier else {}
     if run_async:
-        if tail:
-            _fail("--tail needs a synchronous invoke: an --async one returns before it runs")
+        if tail or timing:
+            flag = "--tail" if tail else "--timing"
+            _fail(f"{flag} needs a synchronous invoke: an --async one returns before it runs")
         with _api() as client:
             response = client.invoke(
                 FunctionName=name, Payload=payload.encode(), InvocationType="Event", **extra
@@ -193,6 +226,9 @@ def invoke(name: str, payload: str, qualifier: str | None, tail: bool, run_async
     if tail and response.get("LogResult"):
         log_tail = base64.b64decode(response["LogResult"]).decode("utf-8", errors="replace")
         errors.print(log_tail, markup=False, highlight=False, end="")
+    took = response["ResponseMetadata"]["HTTPHeaders"].get(TIMING_HEADER.lower())
+    if timing and took:
+        errors.print(describe_timing(took), markup=False, highlight=False)
     console.print(result, markup=False, highlight=False)
     if response.get("FunctionError"):
         errors.print(
@@ -481,3 +517,12 @@ def _api(service: str = "lambda") -> Iterator[Any]:
 def _fail(message: str) -> Any:
     errors.print(f"error: {message}", markup=False)
     sys.exit(1)
+
+
+main.add_command(schedule_commands(_api, console, _fail))
+main.add_command(bill)
+main.add_command(layer_commands(_api, console, _fail))
+main.add_command(bucket_commands(console, _fail))
+main.add_command(cp_command(console, _fail))
+main.add_command(webhook_commands(console, _fail))
+main.add_command(stream_commands(_api, console, _fail))

@@ -65,6 +65,15 @@ class CodeStore:
         except FileNotFoundError:
             raise CodeNotFoundError(f"no code package {sha256}") from None
 
+    def unzipped_size(self, sha256: str) -> int:
+        """What a stored package expands to: the sizes its entries declare, which
+        `check_zip` verified against the real ones before it was stored."""
+        try:
+            with zipfile.ZipFile(self.path(sha256)) as zf:
+                return sum(info.file_size for info in zf.infolist())
+        except FileNotFoundError:
+            raise CodeNotFoundError(f"no code package {sha256}") from None
+
     def put(self, data: bytes, manifest: ZipManifest) -> None:
         """Stores `data` durably under its digest; storing the same bytes again is a no-op."""
         if hashlib.sha256(data).hexdigest() != manifest.sha256:

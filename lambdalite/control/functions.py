@@ -10,7 +10,8 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from lambdalite.control.arns import function_arn, is_version_number
 from lambdalite.control.code import CodeStore
@@ -21,17 +22,21 @@ from lambdalite.control.validation import (
     check_ranges,
     check_runtime,
 )
-from lambdalite.control.zipcheck import check_zip
+from lambdalite.control.zipcheck import ZipManifest, check_zip
 from lambdalite.errors import (
     InvalidParameterValueException,
     PreconditionFailedException,
     ResourceConflictException,
     ResourceNotFoundException,
 )
-from lambdalite.model import LATEST, Code, Function, FunctionConfig, FunctionVersion
+from lambdalite.model import LATEST, Code, Function, FunctionConfig, FunctionVersion, LayerRef
 from lambdalite.settings import CodeLimits
 from lambdalite.store.aliases import AliasStore
 from lambdalite.store.functions import FunctionExists, FunctionStore
+
+if TYPE_CHECKING:  # layers imports control; only the type is needed here
+    from lambdalite.layers.requirements import BuildRequest
+    from lambdalite.layers.versions import VersionLayers
 
 REVISION_MISMATCH = (
     "The Revision Id provided does not match the latest Revision Id. Call the "
@@ -48,8 +53,11 @@ class FunctionService:
         limits: CodeLimits,
         region: str,
         dead_letter_check: Callable[[str, str], None] = lambda _account, _arn: None,
+        layers: VersionLayers | None = None,
     ) -> None:
         self._functions = functions
+        # Layers, dependency builds and the states they give versions (0701); None: none.
+        self._layers = layers
         self._aliases = aliases
         self._code = code
         self._limits = limits
@@ -75,7 +83,29 @@ class FunctionService:
         found = self._functions.version(account_id, name, wanted)
         if found is None:
             raise self.not_found(account_id, name, qualifier)
-        return found
+        return self._with_status([found])[0]
+
+    def runnable(self, account_id: str, name: str, qualifier: str | None) -> FunctionVersion:
+        """The version serving a qualifier's invocations now: $LATEST's previous code while
+        an update builds; ResourceConflictException while nothing can (Pending, Failed)."""
+        version = self.version(account_id, name, qualifier)
+        return self._layers.runnable(version) if self._layers else version
+
+    def opt_dir(self, version: FunctionVersion) -> Path | None:
+        """What the version's sandboxes see at /opt (its layers and dependencies)."""
+        return self._layers.opt_dir(version) if self._layers else None
+
+    def preimport(self, version: FunctionVersion, tags: dict[str, str]) -> tuple[str, ...]:
+        """Modules the version's spare sandboxes import ahead of demand (0701)."""
+        return self._layers.preimport(version, tags) if self._layers else ()
+
+    def layer_refs(self, account_id: str, arns: list[str]) -> tuple[LayerRef, ...]:
+        if self._layers is None:
+            raise InvalidParameterValueException("lambdalite does not support Layers here.")
+        return self._layers.resolve_layers(account_id, arns)
+
+    def _with_status(self, versions: list[FunctionVersion]) -> list[FunctionVersion]:
+        return self._layers.with_status(versions) if self._layers else versions
 
     def list_latest(
         self, account_id: str, marker: str | None, max_items: int | None
@@ -84,19 +114,23 @@ class FunctionService:
         after = decode_marker(marker)
         rows = self._functions.latest_versions(account_id, after, limit + 1)
         more = len(rows) > limit
-        rows = rows[:limit]
+        rows = self._with_status(rows[:limit])
         return rows, encode_marker(rows[-1].function_name) if more and rows else None
 
     def list_all(
         self, account_id: str, marker: str | None, max_items: int | None
     ) -> tuple[list[FunctionVersion], str | None]:
-        return page(self._functions.all_versions(account_id), _version_key, marker, max_items)
+        every = self._functions.all_versions(account_id)
+        found, marker = page(every, _version_key, marker, max_items)
+        return self._with_status(found), marker
 
     def list_versions(
         self, account_id: str, name: str, marker: str | None, max_items: int | None
     ) -> tuple[list[FunctionVersion], str | None]:
         self.function(account_id, name)
-        return page(self._functions.versions(account_id, name), _version_key, marker, max_items)
+        versions = self._functions.versions(account_id, name)
+        found, marker = page(versions, _version_key, marker, max_items)
+        return self._with_status(found), marker
 
     def code_bytes(self, sha256: str) -> bytes:
         return self._code.read(sha256)
@@ -117,7 +151,8 @@ class FunctionService:
         self._check_dead_letter(account_id, config.dead_letter_target_arn)
         if self._functions.get(account_id, name) is not None:
             raise self._exists(name)
-        code = self._store_code(zip_file)
+        code, request = self._store_code(zip_file, config.layers)
+        config = config.updated(dependencies=request.key if request else None)
         latest = FunctionVersion(
             account_id, name, LATEST, config, code, _revision(), now_timestamp()
         )
@@ -126,7 +161,11 @@ class FunctionService:
         except FunctionExists:
             self._forget_code([code.sha256])
             raise self._exists(name) from None
-        return self.publish(account_id, name) if publish else latest
+        if request is not None and self._layers is not None:
+            self._layers.request_build(account_id, request)
+        if publish:
+            return self.publish(account_id, name, check_state=False)
+        return self._with_status([latest])[0]
 
     def update_code(
         self,
@@ -141,24 +180,41 @@ class FunctionService:
     ) -> FunctionVersion:
         current = self.version(account_id, name, None)
         _check_revision(current.revision_id, revision_id)
+        if self._layers is not None:
+            self._layers.guard_update(current, self.arn(account_id, name))
         if dry_run:
             manifest = check_zip(zip_file, self._limits)
+            self._check_package(zip_file, manifest, current.config.layers)
             code = Code(manifest.sha256, manifest.size)
             return FunctionVersion(
                 account_id, name, LATEST, current.config, code, current.revision_id, now_timestamp()
             )
-        code = self._store_code(zip_file)
-        config = current.config
+        code, request = self._store_code(zip_file, current.config.layers)
+        config = current.config.updated(dependencies=request.key if request else None)
         if architectures:
             config = config.updated(architectures=architectures)
         updated = FunctionVersion(
             account_id, name, LATEST, config, code, _revision(), now_timestamp()
         )
+        # A build to wait for: the current $LATEST serves until it is done (0701).
+        layers = self._layers
+        waiting = bool(request and layers and not layers.build_ready(account_id, request.key))
+        if layers is not None and request is not None and waiting:
+            layers.begin_update(current, updated.revision_id, request.key)
         if not self._functions.update_latest(updated, current.revision_id):
+            if layers is not None and waiting:
+                layers.end_update(account_id, name, updated.revision_id)
             self._forget_code([code.sha256])
             raise PreconditionFailedException(REVISION_MISMATCH)
+        if layers is not None:
+            if not waiting:
+                layers.end_update(account_id, name)  # a failed update's note goes
+            if request is not None:
+                layers.request_build(account_id, request)
         self._forget_code([current.code.sha256])
-        return self.publish(account_id, name) if publish else updated
+        if publish:
+            return self.publish(account_id, name, check_state=False)
+        return self._with_status([updated])[0]
 
     def update_config(
         self, account_id: str, name: str, changes: dict[str, Any], revision_id: str | None
@@ -166,6 +222,10 @@ class FunctionService:
         """Apply `changes` (FunctionConfig field names) to $LATEST."""
         current = self.version(account_id, name, None)
         _check_revision(current.revision_id, revision_id)
+        if self._layers is not None:
+            self._layers.guard_update(current, self.arn(account_id, name))
+            if "layers" in changes:
+                self._layers.check_size(None, current.code.sha256, changes["layers"])
         if "runtime" in changes:
             check_runtime(changes["runtime"])
         if "environment" in changes:
@@ -178,7 +238,9 @@ class FunctionService:
         )
         if not self._functions.update_latest(updated, current.revision_id):
             raise PreconditionFailedException(REVISION_MISMATCH)
-        return updated
+        if self._layers is not None:
+            self._layers.end_update(account_id, name)  # a failed update's note goes
+        return self._with_status([updated])[0]
 
     def publish(
         self,
@@ -187,9 +249,15 @@ class FunctionService:
         description: str | None = None,
         code_sha256: str | None = None,
         revision_id: str | None = None,
+        *,
+        check_state: bool = True,
     ) -> FunctionVersion:
+        """`check_state`: refuse while an update of $LATEST builds, as AWS does (False for
+        the Publish flag of Create/UpdateFunctionCode, which publishes what it wrote)."""
         latest = self.version(account_id, name, None)
         _check_revision(latest.revision_id, revision_id)
+        if check_state and self._layers is not None:
+            self._layers.guard_publish(latest, self.arn(account_id, name))
         if code_sha256 and code_sha256 != latest.code.sha256_base64:
             raise PreconditionFailedException(
                 f"CodeSHA256 ({code_sha256}) is different from current CodeSHA256 in $LATEST "
@@ -207,12 +275,14 @@ class FunctionService:
         # A version equal to the newest one is returned as is (AWS's PublishVersion rule);
         # only the code and configuration count, the description given here does not.
         published, _created = self._functions.publish(latest, make)
-        return published
+        return self._with_status([published])[0]
 
     def delete(self, account_id: str, name: str, qualifier: str | None) -> None:
         self.function(account_id, name)
         if qualifier is None:
-            self._forget_code(self._functions.delete(account_id, name))
+            previous = self._layers.previous_code(account_id, name) if self._layers else None
+            shas = self._functions.delete(account_id, name)
+            self._forget_code([*shas, *([previous] if previous else [])])
             return
         if qualifier == LATEST:
             raise InvalidParameterValueException(
@@ -252,15 +322,30 @@ class FunctionService:
     def _exists(self, name: str) -> ResourceConflictException:
         return ResourceConflictException(f"Function already exist: {name}")
 
-    def _store_code(self, zip_file: bytes) -> Code:
+    def _store_code(
+        self, zip_file: bytes, layers: tuple[LayerRef, ...]
+    ) -> tuple[Code, BuildRequest | None]:
+        """Check and store a package; with the build its requirements.txt asks for."""
         manifest = check_zip(zip_file, self._limits)
+        request = self._check_package(zip_file, manifest, layers)
         self._code.put(zip_file, manifest)
-        return Code(sha256=manifest.sha256, size=manifest.size)
+        return Code(sha256=manifest.sha256, size=manifest.size), request
+
+    def _check_package(
+        self, zip_file: bytes, manifest: ZipManifest, layers: tuple[LayerRef, ...]
+    ) -> BuildRequest | None:
+        if self._layers is None:
+            return None
+        self._layers.check_size(manifest.unzipped_size, manifest.sha256, layers)
+        return self._layers.dependency_request(zip_file, manifest)
 
     def _forget_code(self, shas: list[str]) -> None:
-        """Remove blobs no version references any more (content-addressed, shared)."""
+        """Remove blobs no version references any more (content-addressed, shared); an
+        update's previous version, which serves while it builds, counts too."""
         for sha in set(shas):
-            if self._functions.code_references(sha) == 0:
+            if self._functions.code_references(sha) == 0 and (
+                self._layers is None or self._layers.code_references(sha) == 0
+            ):
                 self._code.delete(sha)
 
 

@@ -4,6 +4,7 @@
     take a Lease (reserved / account concurrency)      -> or 429
     acquire a Sandbox from the pool (warm or cold)      -> run the invocation
     write START / END / REPORT around the function's own log lines
+    meter it: a usage record (a throttle too), stored with the log lines
 
 Blocking work (the store, extracting code) runs on the thread pool in one hop; the event
 loop only waits on sandboxes.
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -21,7 +23,7 @@ from starlette.concurrency import run_in_threadpool
 from lambdalite.control.arns import function_arn, is_version_number
 from lambdalite.control.code import CodeStore
 from lambdalite.control.functions import FunctionService
-from lambdalite.errors import ServiceException
+from lambdalite.errors import ServiceException, TooManyRequestsException
 from lambdalite.invoke.limiter import ConcurrencyLimiter
 from lambdalite.invoke.request_ids import RequestIds
 from lambdalite.invoke.targets import TargetCache
@@ -38,14 +40,18 @@ from lambdalite.store.functions import FunctionStore
 NETWORK_TAG = "lambdalite:network"
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class InvocationResult:
+    """Treat as immutable; not `frozen` for the same reason as InvocationOutcome (one per
+    invocation, and frozen dataclasses pay for every field)."""
+
     request_id: str
     payload: bytes
     function_error: str | None
     executed_version: str
     log: bytes  # START, the function's lines, END, REPORT
     outcome: InvocationOutcome
+    queued_ms: float = 0.0  # from the Invoker's start to holding the lease
 
 
 @dataclass(frozen=True)
@@ -101,9 +107,12 @@ class Invoker:
         payload: bytes,
         client_context: str | None = None,
         request_id: str | None = None,
+        trigger: str = "api",
     ) -> InvocationResult:
         """Run one invocation; `request_id` is kept when given (an async event's retries
-        keep theirs), else a new one is made."""
+        keep theirs), else a new one is made. `trigger` (metering.record.Trigger) says
+        what started it, for its usage record."""
+        began, started = time.perf_counter(), time.time()
         target = self._cached_target(account_id, name, qualifier) or await self._resolve(
             account_id, name, qualifier
         )
@@ -116,8 +125,14 @@ class Invoker:
         )
         # The lease and the sandbox are taken and given back by hand, not with `with`:
         # this is the hot path, and context managers cost microseconds each.
-        limiter, pool = self._limiter, self._pool
-        lease = limiter.take(account_id, name, target.reserved, target.reserved_total)
+        limiter, pool, usage = self._limiter, self._pool, self._logs.usage
+        try:
+            lease = limiter.take(account_id, name, target.reserved, target.reserved_total)
+        except TooManyRequestsException:
+            # A throttle never reaches a sandbox, but it is metered (AWS's Throttles).
+            usage.add((trigger, started, target.version, request.request_id, None, 0.0))
+            raise
+        queued_ms = (time.perf_counter() - began) * 1000
         try:
             sandbox = await pool.take(spec)
             try:
@@ -134,6 +149,8 @@ class Invoker:
         config = target.version.config
         log_group = config.log_group or target.spec.log_group
         self._logs.submit(account_id, log_group, outcome.log_stream, log)
+        # The usage record is a tuple here; the log writer's thread prices and stores it.
+        usage.add((trigger, started, target.version, request.request_id, outcome, queued_ms))
         return InvocationResult(
             request_id=request.request_id,
             payload=outcome.payload,
@@ -141,6 +158,7 @@ class Invoker:
             executed_version=target.version.version,
             log=log,
             outcome=outcome,
+            queued_ms=queued_ms,
         )
 
     async def _resolve(self, account_id: str, name: str, qualifier: str | None) -> _Target:
@@ -167,7 +185,7 @@ class Invoker:
 
     def spec_for(self, account_id: str, name: str, qualifier: str | None) -> SandboxSpec:
         """The spec a qualifier runs (an alias's primary version; no weighted routing)."""
-        version = self._functions.version(account_id, name, qualifier)
+        version = self._functions.runnable(account_id, name, qualifier)
         return self._spec(version, self._functions.function(account_id, name))
 
     def _cached_target(self, account_id: str, name: str, qualifier: str | None) -> _Target | None:
@@ -179,7 +197,9 @@ class Invoker:
 
     def _target(self, account_id: str, name: str, qualifier: str | None) -> _Target:
         routed = self._routed(account_id, name, qualifier)
-        version = self._functions.version(account_id, name, routed)
+        # Not necessarily the version asked for: $LATEST's previous one while an update of
+        # it builds its dependencies (docs/decisions/0701).
+        version = self._functions.runnable(account_id, name, routed)
         function = self._functions.function(account_id, name)
         reserved_total = self._function_store.reserved_concurrency_total(account_id)
         target = _Target(
@@ -195,6 +215,8 @@ class Invoker:
             version=version.version,
             function_arn=function_arn(self._region, version.account_id, version.function_name),
             code_dir=self._code.extract(version.code.sha256),
+            opt_dir=self._functions.opt_dir(version),
+            preimport=self._functions.preimport(version, function.tags),
             handler=config.handler,
             runtime=config.runtime,
             memory_mb=config.memory_size,
@@ -247,10 +269,16 @@ def _log(spec: SandboxSpec, version: str, outcome: InvocationOutcome) -> bytes:
     )
     return b"".join(
         [
-            outcome.init_log,
+            _ended(outcome.init_log),
             start_line(outcome.request_id, version).encode(),
-            outcome.log,
+            _ended(outcome.log),
             end_line(outcome.request_id).encode(),
             report.encode(),
         ]
     )
+
+
+def _ended(output: bytes) -> bytes:
+    """The function's output as whole lines: `print(..., end="")` must not glue its
+    text onto the END line (AWS stores such output as an event of its own)."""
+    return output + b"\n" if output and not output.endswith(b"\n") else output

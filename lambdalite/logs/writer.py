@@ -8,10 +8,14 @@ lose the last flush interval's lines, as CloudWatch's own agents can.
 
 Before anything is buffered, FloodCaps (caps.py) holds each sandbox to its share of the
 disk: a function printing without pause costs its own lines, never another's.
+
+Each invocation's usage record (metering/ledger.py) is stored in the same transaction as
+its log lines: `usage` collects them from the Invoker, and `run_once` hands them over.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
@@ -20,6 +24,9 @@ from collections.abc import Callable
 from starlette.concurrency import run_in_threadpool
 
 from lambdalite.logs.caps import FloodCaps
+from lambdalite.metering.ledger import UsageLedger
+from lambdalite.metering.record import UsageEntry
+from lambdalite.metering.usage_store import UsageStore
 from lambdalite.settings import LogLimits
 from lambdalite.store.logs import LogStore, StreamBatch
 
@@ -36,8 +43,12 @@ class LogWriter:
         max_buffered_events: int = 200_000,
         clock_ms: Callable[[], int] = lambda: int(time.time() * 1000),
         limits: LogLimits | None = None,
+        usage: UsageLedger | None = None,
     ) -> None:
         self._store = store
+        # The Invoker adds usage records here; the composition root may swap in a ledger
+        # with the operator's price book and the metrics as observers before serving.
+        self.usage = usage or UsageLedger()
         # The store carries the operator's caps (Settings.log_limits) unless a test says.
         self.caps = FloodCaps(limits or store.limits)
         self._max = max_buffered_events
@@ -47,6 +58,7 @@ class LogWriter:
         self._buffer: dict[tuple[str, str, str], list[tuple[int, str]]] = {}
         self._buffered_events = 0
         self.dropped_events = 0
+        self._flushing = asyncio.Lock()
 
     def submit(self, account_id: str, log_group: str, log_stream: str, text: bytes) -> None:
         now = self._clock_ms()
@@ -64,15 +76,24 @@ class LogWriter:
         self._buffered_events += len(lines)
 
     async def run_once(self) -> int:
-        """Store what is buffered; returns how many events were written."""
+        """Store what is buffered, with the usage records waiting; returns how many log
+        events were written. Flushes take turns: a caller (a test, the usage endpoint, the
+        final flush at stop) that comes while the background flush is writing waits for
+        it, so what was submitted before the call is stored when it returns, and batches
+        commit in the order they were taken."""
+        async with self._flushing:
+            return await self._flush()
+
+    async def _flush(self) -> int:
         self.caps.forget_idle(self._clock_ms())
         buffered, self._buffer = self._buffer, {}
         count, self._buffered_events = self._buffered_events, 0
-        if not buffered:
+        entries = self.usage.take()
+        if not buffered and not entries and not self.usage.unstored_count:
             return 0
         batches = [StreamBatch(*key, events) for key, events in buffered.items()]
         try:
-            await run_in_threadpool(self._store.append, batches, self._clock_ms())
+            await run_in_threadpool(self._write, batches, entries, self._clock_ms())
         except Exception:
             # Keep them, ahead of anything submitted meanwhile, for the next pass.
             for key, events in self._buffer.items():
@@ -81,3 +102,18 @@ class LogWriter:
             self._buffered_events += count
             raise
         return count
+
+    def _write(self, batches: list[StreamBatch], entries: list[UsageEntry], now: int) -> None:
+        """On a worker thread: price the usage records (and count them in the metrics,
+        once), then store them and the log events in one transaction. Records whose
+        transaction fails go back to the ledger for the next pass."""
+        usage = self.usage
+        records = usage.settle(entries)
+        if not records:
+            self._store.append(batches, now)
+            return
+        try:
+            self._store.append(batches, now, also=lambda conn: UsageStore.insert_in(conn, records))
+        except Exception:
+            usage.unstored(records)
+            raise

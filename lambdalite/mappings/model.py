@@ -1,17 +1,23 @@
-"""EventSourceMapping: a trigger that reads a queue (later also a stream) and invokes a
-function with batches of what it read; and the Poller seam that does the reading.
+"""EventSourceMapping: a trigger that reads a queue or a stream and invokes a function
+with batches of what it read; the Poller seam that does the reading, and the SourceRules
+seam through which a kind of source other than lambdalite's queues sets its API rules.
 
 A mapping keeps what every kind of source shares in fields of its own (function, source
 ARN, batch size and window, response types, concurrency, filters) and what only one kind
 uses in `source_settings`, under AWS's member names (a stream's StartingPosition, say), so
-a new kind of source adds a `SourceKind`, a Poller and keys, never columns.
+a new kind of source adds a `SourceKind`, SourceRules, a Poller and keys, never columns.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from lambdalite.control.arns import FunctionRef
+    from lambdalite.model import FunctionVersion
 
 REPORT_BATCH_ITEM_FAILURES = "ReportBatchItemFailures"
 USER_INITIATED = "USER_INITIATED"
@@ -36,6 +42,7 @@ class MappingState(StrEnum):
 
 class SourceKind(StrEnum):
     SQS = "sqs"
+    REDIS_STREAM = "redis_stream"  # a Redis stream under a Kinesis ARN (docs/decisions/0504)
 
 
 @dataclass(frozen=True)
@@ -90,3 +97,35 @@ class Poller(Protocol):
 
     async def stop(self) -> None:
         """Give back anything read but not yet invoked, so it is delivered again soon."""
+
+
+class SourceRules(Protocol):
+    """The API's rules for a kind of source other than lambdalite's own queues (which
+    MappingService knows itself): what a create accepts and stores, what an update
+    changes, and what Get shows beyond the common members."""
+
+    kind: SourceKind
+    label: str  # how AWS's messages name the kind ("Kinesis")
+
+    def owns(self, arn: str | None) -> bool:
+        """Whether an EventSourceArn is of this kind."""
+
+    def create(
+        self,
+        account_id: str,
+        function: FunctionRef,
+        version: FunctionVersion,
+        params: Mapping[str, Any],
+        mapping_id: str,
+        now: float,
+    ) -> EventSourceMapping:
+        """The new mapping (in Creating), or an ApiError saying what is wrong."""
+
+    def changes(self, current: EventSourceMapping, params: Mapping[str, Any]) -> dict[str, Any]:
+        """The fields an update sets (FunctionName aside), checked."""
+
+    def check(self, mapping: EventSourceMapping) -> None:
+        """Rules on the updated mapping as a whole."""
+
+    def members(self, mapping: EventSourceMapping) -> dict[str, Any]:
+        """EventSourceMappingConfiguration members of this kind."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -30,6 +30,7 @@ from lambdalite.mappings.model import (
     EventSourceMapping,
     MappingState,
     SourceKind,
+    SourceRules,
 )
 from lambdalite.mappings.store import MappingExists, MappingStore
 from lambdalite.mappings.validation import (
@@ -56,17 +57,31 @@ class MappingService:
         functions: FunctionService,
         queues: QueueService,
         clock: Callable[[], float] = time.time,
+        sources: Sequence[SourceRules] = (),
     ) -> None:
+        """`sources`: the rules of the other kinds of source (Redis streams)."""
         self._store = store
         self._functions = functions
         self._queues = queues
         self._clock = clock
+        self._sources = {rules.kind: rules for rules in sources}
         self.region = functions.region
 
     # -- the API --------------------------------------------------------------------------
     def create(
         self, account_id: str, function: FunctionRef, params: Mapping[str, Any]
     ) -> EventSourceMapping:
+        rules = self._rules_of_arn(params.get("EventSourceArn"))
+        if rules is not None:
+            version = self._version(account_id, function)
+            new = rules.create(
+                account_id, function, version, params, str(uuid.uuid4()), self._clock()
+            )
+            try:
+                self._store.insert(new)
+            except MappingExists as exists:
+                raise _conflict(exists.existing, rules.label) from None
+            return new
         ref = self._source(account_id, params.get("EventSourceArn"))
         check_sqs_members(params)
         patterns = _patterns(params)
@@ -114,6 +129,13 @@ class MappingService:
         params: Mapping[str, Any],
     ) -> EventSourceMapping:
         current = self.get(account_id, mapping_id)
+        rules = self._sources.get(current.source_kind)
+        if rules is not None:
+            found = rules.changes(current, params)
+            if function is not None:
+                self._version(account_id, function)
+                found.update(function_name=function.name, qualifier=function.qualifier)
+            return self._change(mapping_id, self._edit(found, rules.check))
         check_sqs_members(params)
         patterns = _patterns(params)
         fifo = current.source_arn.endswith(FIFO_SUFFIX)
@@ -131,22 +153,15 @@ class MappingService:
         if patterns is not None:
             changes["filter_patterns"] = patterns
 
-        def edit(old: EventSourceMapping) -> EventSourceMapping:
-            if not old.state.is_stable:
-                raise ResourceInUseException(
-                    "Cannot update the event source mapping because it is in use."
-                )
-            new = replace(old, **changes)
+        def check(new: EventSourceMapping) -> None:
             check_batching(new.batch_size, new.batching_window_s, fifo)
-            if new.enabled != old.enabled:
-                state = MappingState.ENABLING if new.enabled else MappingState.DISABLING
-            else:
-                state = MappingState.UPDATING
-            return replace(
-                new, state=state, state_reason=USER_INITIATED, last_modified=self._clock()
-            )
 
-        return self._change(mapping_id, edit)
+        return self._change(mapping_id, self._edit(changes, check))
+
+    def members(self, mapping: EventSourceMapping) -> dict[str, Any]:
+        """What Get shows of a mapping beyond the members every kind has."""
+        rules = self._sources.get(mapping.source_kind)
+        return rules.members(mapping) if rules is not None else {}
 
     def delete(self, account_id: str, mapping_id: str) -> EventSourceMapping:
         self.get(account_id, mapping_id)
@@ -197,13 +212,39 @@ class MappingService:
         return self._store.settle(mapping.uuid, mapping.state, mapping.settled_state, self._clock())
 
     # -- helpers --------------------------------------------------------------------------
+    def _edit(
+        self, changes: dict[str, Any], check: Callable[[EventSourceMapping], None]
+    ) -> Callable[[EventSourceMapping], EventSourceMapping]:
+        """An update's edit of the stored mapping: refused while it is in transition."""
+
+        def edit(old: EventSourceMapping) -> EventSourceMapping:
+            if not old.state.is_stable:
+                raise ResourceInUseException(
+                    "Cannot update the event source mapping because it is in use."
+                )
+            new = replace(old, **changes)
+            check(new)
+            if new.enabled != old.enabled:
+                state = MappingState.ENABLING if new.enabled else MappingState.DISABLING
+            else:
+                state = MappingState.UPDATING
+            return replace(
+                new, state=state, state_reason=USER_INITIATED, last_modified=self._clock()
+            )
+
+        return edit
+
+    def _rules_of_arn(self, arn: str | None) -> SourceRules | None:
+        return next((r for r in self._sources.values() if r.owns(arn)), None)
+
     def _change(
         self, mapping_id: str, edit: Callable[[EventSourceMapping], EventSourceMapping]
     ) -> EventSourceMapping:
         try:
             changed = self._store.change(mapping_id, edit)
         except MappingExists as exists:
-            raise _conflict(exists.existing) from None
+            rules = self._sources.get(exists.existing.source_kind)
+            raise _conflict(exists.existing, rules.label if rules else "SQS") from None
         if changed is None:  # deleted since we read it
             raise ResourceNotFoundException(NOT_FOUND)
         return changed
@@ -282,12 +323,12 @@ def _missing_queue() -> InvalidParameterValueException:
     )
 
 
-def _conflict(existing: EventSourceMapping) -> ResourceConflictException:
+def _conflict(existing: EventSourceMapping, label: str = "SQS") -> ResourceConflictException:
     function = existing.function_name
     if existing.qualifier:
         function = f"{function}:{existing.qualifier}"
     return ResourceConflictException(
-        f'An event source mapping with SQS arn (" {existing.source_arn} ") and function '
+        f'An event source mapping with {label} arn (" {existing.source_arn} ") and function '
         f'(" {function} ") already exists. Please update or delete the existing mapping '
         f"with UUID {existing.uuid}"
     )

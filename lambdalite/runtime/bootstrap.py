@@ -16,6 +16,7 @@ import logging
 import os
 import socket
 import sys
+import time
 from typing import Any
 
 from lambdalite.runtime import protocol
@@ -118,9 +119,11 @@ def serve(channel: socket.socket, handler_name: str, pre: Precompiled | None = N
     """Run the sandbox's runtime until the platform closes the channel. `prepare()`
     must have run in this process before."""
     _set_log_level()
+    began = time.perf_counter()
     handler = _init(channel, handler_name, pre)
+    init_ms = (time.perf_counter() - began) * 1000
     sys.stdout.flush()
-    protocol.send_frame(channel, Kind.READY, {})
+    protocol.send_frame(channel, Kind.READY, {"initMs": round(init_ms, 3)})
     while True:
         try:
             kind, meta, body = protocol.recv_frame(channel)

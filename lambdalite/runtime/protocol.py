@@ -7,11 +7,15 @@ raw body bytes. One round trip over a stream socketpair costs ~12-14 µs (platfo
 
 | kind | direction | metadata | body | Runtime API equivalent |
 |---|---|---|---|---|
-| READY | runtime → platform | {} | — | first GET /runtime/invocation/next |
+| READY | runtime → platform | {"initMs"} | — | first GET /runtime/invocation/next |
 | INIT_ERROR | runtime → platform | {"errorType"} | error JSON | POST /runtime/init/error |
 | INVOKE | platform → runtime | request headers | event | 200 reply to GET .../next |
 | RESPONSE | runtime → platform | {"requestId"} | result | POST .../{id}/response |
 | ERROR | runtime → platform | {"requestId", "errorType"} | error JSON | POST .../{id}/error |
+
+READY's `initMs` is how long the function's init code (the handler module) took inside
+the runtime, in ms: the platform cannot tell it apart from the runtime's own start, and
+the cold-start breakdown of usage records needs it. The HTTP Runtime API has no such field.
 
 After RESPONSE or ERROR the runtime is implicitly waiting for the next INVOKE, just as
 awslambdaric calls GET .../next straight after posting.

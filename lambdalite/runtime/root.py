@@ -18,6 +18,17 @@ from lambdalite.runtime import _syscalls as sc
 TASK_ROOT = "/var/task"
 LANG_ROOT = "/var/lang"
 RUNTIME_ROOT = "/var/runtime"
+OPT_ROOT = "/opt"
+
+
+def import_paths(task_root: str, opt_root: str | None) -> list[str]:
+    """What a function's sys.path starts with, in AWS's order (its python bootstrap's
+    `set_default_sys_path`): the code, then its layers' site-packages and python dirs,
+    before the runtime and the standard library."""
+    if not opt_root:
+        return [task_root]
+    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    return [task_root, f"{opt_root}/python/lib/{version}/site-packages", f"{opt_root}/python"]
 
 
 def _bind(source: str, target: str, *, readonly: bool = True) -> None:
@@ -40,6 +51,7 @@ def _apply(root: str, step: list[str]) -> None:
     kind, *args = step
     if kind == "dir":
         os.makedirs(root + args[0], exist_ok=True)
+        os.chmod(root + args[0], 0o755)  # whatever the umask: the sandbox's user walks it
     elif kind in ("ro-bind", "dev-bind"):
         source, target = args[0], root + args[1]
         _mount_point(source, target)

@@ -72,24 +72,27 @@ class RuntimeZygote:
 
     def fork_version(self, msg: dict[str, Any], fds: list[int]) -> None:
         """Fork the zygote of one version. fds: its control socket, then (isolated) its
-        code as a detached mount."""
+        code as a detached mount, and its /opt as another if it has one."""
         control, code = fds[0], fds[1] if len(fds) > 1 else -1
+        opt = fds[2] if len(fds) > 2 else -1
         try:
             pid = os.fork()
         except OSError as e:
             with socket.socket(fileno=control) as theirs:
                 message = {"op": "error", "message": f"cannot fork a version zygote: {e}"}
                 theirs.send(json.dumps(message).encode())
-            if code >= 0:
-                os.close(code)
+            for fd in (code, opt):
+                if fd >= 0:
+                    os.close(fd)
             return
         if pid == 0:
-            self._become_version(msg, control, code)
+            self._become_version(msg, control, code, opt)
         os.close(control)
-        if code >= 0:
-            os.close(code)
+        for fd in (code, opt):
+            if fd >= 0:
+                os.close(fd)
 
-    def _become_version(self, msg: dict[str, Any], control: int, code: int) -> NoReturn:
+    def _become_version(self, msg: dict[str, Any], control: int, code: int, opt: int) -> NoReturn:
         try:
             # Only this zygote may hold its end: the platform's EOF on it must mean the
             # runtime zygote is gone, whatever its version zygotes do.
@@ -99,7 +102,7 @@ class RuntimeZygote:
             os.close(self.wake_w)
             config = zygote.VersionConfig(**msg["version"])
             channel = socket.socket(fileno=control)
-            zygote.run(config, channel, code, self.cfg.pidns, self.cfg.cap_last)
+            zygote.run(config, channel, code, self.cfg.pidns, self.cfg.cap_last, opt)
         except BaseException:
             traceback.print_exc()
             sys.stderr.flush()

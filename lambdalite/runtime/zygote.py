@@ -35,9 +35,9 @@ import traceback
 from typing import Any, NamedTuple, NoReturn
 
 from lambdalite.runtime import _syscalls as sc
-from lambdalite.runtime import bootstrap, isolation
+from lambdalite.runtime import armed, bootstrap, isolation
 from lambdalite.runtime.handler import Precompiled, precompile
-from lambdalite.runtime.root import TASK_ROOT
+from lambdalite.runtime.root import OPT_ROOT, TASK_ROOT, import_paths
 
 SPARE_DELAY_S = 0.005
 # NamedTuples, not dataclasses, here and in the modules the zygotes import: dataclasses
@@ -54,18 +54,25 @@ class VersionConfig(NamedTuple):
     # change; the code stays at its host path, `code_dir`. docs/decisions/0101.
     isolated: bool = True
     code_dir: str = ""
+    # The version has an /opt (layers, dependencies: docs/decisions/0701), sent as a
+    # second detached mount; without isolation, at its host path `opt_dir`.
+    opt: bool = False
+    opt_dir: str = ""
 
 
-def _enter_code(code: int) -> None:
-    """A mount namespace of this version's own, with its code read-only at /var/task."""
+def _enter_code(code: int, opt: int = -1) -> None:
+    """A mount namespace of this version's own, with its code read-only at /var/task and
+    its layers, if any, read-only at /opt."""
     sc.unshare(sc.CLONE_NEWNS)
     # Nothing mounted from here on may propagate to the runtime zygote or the host.
     sc.mount(None, "/", None, sc.MS_REC | sc.MS_PRIVATE)
-    sc.move_mount(code, TASK_ROOT)
-    os.close(code)
     # A bind mount ignores MS_RDONLY on creation: remount it to make it read-only.
     flags = sc.MS_REMOUNT | sc.MS_BIND | sc.MS_RDONLY | sc.MS_NOSUID | sc.MS_NODEV
-    sc.mount(None, TASK_ROOT, None, flags)
+    for tree, target in ((code, TASK_ROOT), (opt, OPT_ROOT)):
+        if tree >= 0:
+            sc.move_mount(tree, target)
+            os.close(tree)
+            sc.mount(None, target, None, flags)
 
 
 class Zygote:
@@ -88,11 +95,12 @@ class Zygote:
     def task_root(self) -> str:
         return TASK_ROOT if self.cfg.isolated else self.cfg.code_dir
 
-    def setup(self, code: int) -> None:
+    def setup(self, code: int, opt: int = -1) -> None:
         if self.cfg.isolated:
-            _enter_code(code)
-        # The runtime zygote never had the task root on its path: no stale finder.
-        sys.path.insert(0, self.task_root)
+            _enter_code(code, opt)
+        opt_root = (OPT_ROOT if self.cfg.isolated else self.cfg.opt_dir) if self.cfg.opt else None
+        # The runtime zygote never had these on its path: no stale finder.
+        sys.path[0:0] = import_paths(self.task_root, opt_root)
         if self.cfg.python_runtime:
             self.pre = precompile(self.cfg.handler, self.task_root)
         signal.set_wakeup_fd(self.wake_w)
@@ -171,7 +179,10 @@ class Zygote:
             if not data:
                 os._exit(0)  # the zygote went away before using this spare
             cmd = json.loads(data)
-            if cfg.isolated:
+            channel_fd = isolation.CHANNEL_FD
+            if cfg.isolated and cmd.get("arm"):
+                cmd, channel_fd = self._armed(go, cmd, fds)
+            elif cfg.isolated:
                 isolation.activate(cmd, fds, self.cap_last, cfg.uid, cfg.gid)
             else:
                 isolation.activate_unisolated(cmd, fds, self.task_root)
@@ -181,7 +192,7 @@ class Zygote:
                 os.execve(path, [path], env)
             os.environ.clear()
             os.environ.update(env)
-            channel = socket.socket(fileno=isolation.CHANNEL_FD)
+            channel = socket.socket(fileno=channel_fd)
             bootstrap.serve(channel, cfg.handler, self.pre)
             os._exit(0)
         except SystemExit as e:
@@ -195,6 +206,24 @@ class Zygote:
             traceback.print_exc()
             sys.stderr.flush()
             os._exit(127)
+
+    def _armed(
+        self, go: socket.socket, cmd: dict[str, Any], fds: list[int]
+    ) -> tuple[dict[str, Any], int]:
+        """A pre-imported spare (runtime/armed.py): become the sandbox, import its layer's
+        modules as the sandbox user, say so, and wait for the cold start's fds. Returns
+        the cold start's command and the channel's fd."""
+        cfg = self.cfg
+        armed.arm(cmd, fds, self.cap_last, cfg.uid, cfg.gid, go.fileno())
+        os.environ.clear()
+        os.environ.update(cmd["env"])
+        loaded = armed.preimport(list(cmd.get("modules", [])))
+        go.send(json.dumps({"armed": loaded}).encode())
+        data, fds, _, _ = socket.recv_fds(go, 1 << 20, 64)
+        if not data:
+            os._exit(0)  # discarded unused
+        started: dict[str, Any] = json.loads(data)
+        return started, armed.finish(fds, go)
 
     def reap(self) -> None:
         try:
@@ -255,14 +284,19 @@ class Zygote:
 
 
 def run(
-    cfg: VersionConfig, control: socket.socket, code: int, pidns: int, cap_last: int
+    cfg: VersionConfig,
+    control: socket.socket,
+    code: int,
+    pidns: int,
+    cap_last: int,
+    opt: int = -1,
 ) -> NoReturn:
     """Become the version zygote (in a child the runtime zygote just forked) and serve
     until the platform closes `control`. Never returns."""
     try:
         zygote = Zygote(cfg, control, pidns, cap_last)
         try:
-            zygote.setup(code)
+            zygote.setup(code, opt)
         except BaseException:
             zygote.send({"op": "error", "message": traceback.format_exc()})
             raise

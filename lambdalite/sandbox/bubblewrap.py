@@ -48,7 +48,9 @@ def command(bwrap: str, steps: list[Step], inside: list[str]) -> tuple[list[str]
                 os.write(fd, text.encode())
                 os.lseek(fd, 0, os.SEEK_SET)
                 argv += ["--perms", "0644", "--file", str(fd), path]
-            elif kind in ("dir", "ro-bind", "dev-bind", "symlink"):
+            elif kind == "dir":
+                argv += ["--perms", "0755", "--dir", *args]
+            elif kind in ("ro-bind", "dev-bind", "symlink"):
                 argv += [f"--{kind}", *args]
             else:
                 raise ValueError(f"unknown root step {kind!r}")

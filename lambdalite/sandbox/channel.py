@@ -46,6 +46,8 @@ class Channel(asyncio.Protocol):
         self._session = session
         self._buffer = bytearray()
         self._transport: asyncio.Transport | None = None
+        # How long the function's init took inside the runtime (READY's "initMs").
+        self.init_ms: float | None = None
         self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     @classmethod
@@ -95,6 +97,9 @@ class Channel(asyncio.Protocol):
         session = self._session
         try:
             if kind is Kind.READY:
+                init_ms = meta.get("initMs")
+                if isinstance(init_ms, int | float) and self.init_ms is None:
+                    self.init_ms = float(init_ms)
                 session.waiting()
             elif kind is Kind.INIT_ERROR:
                 session.post_init_error(body, str(meta.get("errorType") or ""))

@@ -32,7 +32,10 @@ def common_root(
 ) -> list[Step]:
     """The root of every sandbox: /usr and the interpreter read-only, a few devices, a
     synthetic /etc, and empty mount points for /tmp, /proc and /var/task."""
-    steps: list[Step] = [["dir", d] for d in ("/etc", "/dev", "/proc", "/tmp", TASK_ROOT, "/opt")]
+    # Every directory on the way to a mount point is listed: bubblewrap creates missing
+    # parents 0700, which hid /etc/ssl/certs (and so every CA) from the sandbox's user.
+    mount_points = ("/etc", "/etc/ssl", "/dev", "/proc", "/tmp", "/var", RUNTIME_ROOT)
+    steps: list[Step] = [["dir", d] for d in (*mount_points, TASK_ROOT, "/opt")]
     steps.append(["ro-bind", "/usr", "/usr"])
     for name in ("bin", "lib", "lib64", "sbin"):
         if os.path.islink(f"/{name}") or os.path.isdir(f"/usr/{name}"):

@@ -193,17 +193,18 @@ class RuntimeZygote:
         if callback is not None:
             callback(self)
 
-    async def fork_version(self, config: VersionConfig, code: int) -> Zygote:
+    async def fork_version(self, config: VersionConfig, code: int, opt: int = -1) -> Zygote:
         """Fork the zygote of one version and wait until it is ready. `code`: the
-        version's code as a detached mount (-1 without isolation); the caller closes it.
-        Raises BackendError."""
+        version's code as a detached mount (-1 without isolation), `opt` its /opt (-1:
+        none); the caller closes them. Raises BackendError."""
         if not self.alive:
             raise BackendError("the runtime zygote is gone")
         ours, theirs = _socketpair()
         zygote = Zygote(config, ours)
         try:
             message = json.dumps({"op": "fork", "version": config._asdict()}).encode()
-            await self._send(message, [theirs.fileno(), *([code] if code >= 0 else [])])
+            trees = [fd for fd in (code, opt) if fd >= 0]
+            await self._send(message, [theirs.fileno(), *trees])
         except BaseException:
             zygote.close()
             raise

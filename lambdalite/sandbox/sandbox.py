@@ -34,7 +34,12 @@ from lambdalite.sandbox.channel import Channel
 from lambdalite.sandbox.logbuffer import LogBuffer
 from lambdalite.sandbox.runtime_api import RuntimeApiServer
 from lambdalite.sandbox.session import Reply, RuntimeSession
-from lambdalite.sandbox.spec import InvocationOutcome, InvocationRequest, SandboxSpec
+from lambdalite.sandbox.spec import (
+    ColdStart,
+    InvocationOutcome,
+    InvocationRequest,
+    SandboxSpec,
+)
 
 # AWS gives the init phase 10 s for on-demand functions (Lambda quotas page).
 INIT_TIMEOUT_S = 10.0
@@ -100,6 +105,9 @@ class Sandbox:
         self._clock = clock
         self.last_used = clock()
         self.init_duration_ms: float | None = None
+        # perf_counter() when Sandbox.start was called and when its process had started.
+        self._asked = self._spawned = 0.0
+        self._cold_start: ColdStart | None = None
         self._init_log = b""
         self._init_failure: Reply | None = None
         self._init_exit: int | None = None
@@ -128,11 +136,13 @@ class Sandbox:
         """Start a sandbox and run the function's init; raises BackendError only."""
         # Init Duration counts this sandbox's start and the function's init, not the
         # one-off preparation its version shares (the zygote).
+        asked = time.perf_counter()
         await backend.prepare(spec)
         started = time.perf_counter()
         log_stream = spec.new_log_stream()
         process = await backend.start(spec, log_stream)
         sandbox = cls(spec, process, log_stream, clock)
+        sandbox._asked, sandbox._spawned = asked, time.perf_counter()
         try:
             await sandbox._init(started, init_timeout_s)
         except BaseException:
@@ -154,7 +164,9 @@ class Sandbox:
         done, _ = await asyncio.wait(
             waiting, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED
         )
-        self.init_duration_ms = (time.perf_counter() - started) * 1000
+        ended = time.perf_counter()
+        self.init_duration_ms = (ended - started) * 1000
+        self._cold_start = self._breakdown(ended)
         if process.exited in done and not session.ready.done():
             await self._settle()
         if session.ready.done() and session.ready.result() is None and not process.exited.done():
@@ -169,6 +181,16 @@ class Sandbox:
             process.kill()
         self._log.drain(process.log_fd)
         self._init_log = self._log.take()
+
+    def _breakdown(self, ended: float) -> ColdStart:
+        """Split the start into platform, runtime and function init (ColdStart's doc)."""
+        created_ms = (self._spawned - self._asked) * 1000
+        since_process = (ended - self._spawned) * 1000
+        function_init = self._channel.init_ms if self._channel is not None else None
+        if function_init is None:  # a provided runtime, or it never got as far as READY
+            return ColdStart(created_ms, None, since_process)
+        function_init = min(function_init, since_process)
+        return ColdStart(created_ms, since_process - function_init, function_init)
 
     async def _settle(self) -> None:
         """The runtime died: let the channel deliver what it wrote before dying (its
@@ -228,6 +250,8 @@ class Sandbox:
             duration_ms=duration_ms,
             max_memory_used_mb=math.ceil(self._peak_memory() / (1024 * 1024)),
             sandbox_destroyed=self.state is SandboxState.DESTROYED,
+            cold_start=self._cold_start if cold else None,
+            provisioned=self.provisioned,
         )
 
     def _peak_memory(self) -> int:

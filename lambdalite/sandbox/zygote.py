@@ -173,6 +173,25 @@ class Zygote:
     ) -> tuple[int, int, asyncio.Future[int]]:
         """Start a sandbox from the spare (waiting for one if need be); returns its host
         pid, a pidfd and its exit future. The fds are the caller's to close."""
+        spare = await self._take()
+        try:
+            self._hand(spare, command, fds)
+        finally:
+            spare.go.close()
+        self._send({"op": "used"})  # the zygote forks the next spare when idle
+        return spare.pid, spare.pidfd, spare.exited
+
+    async def arm(
+        self, command: dict[str, Any], fds: list[int]
+    ) -> tuple[int, int, asyncio.Future[int], socket.socket]:
+        """`fork`, but the spare's `go` socket stays open and is the caller's: a pre-
+        imported spare (runtime/armed.py) answers on it, and gets its cold start on it."""
+        spare = await self._take()
+        self._hand(spare, command, fds)
+        self._send({"op": "used"})
+        return spare.pid, spare.pidfd, spare.exited, spare.go
+
+    async def _take(self) -> _Spare:
         if not self.alive:
             raise BackendError("the zygote is gone")
         spare, self._spare = self._spare, None
@@ -181,15 +200,14 @@ class Zygote:
             self._waiting.append(waiter)
             self._send({"op": "want"})
             spare = await waiter
+        return spare
+
+    def _hand(self, spare: _Spare, command: dict[str, Any], fds: list[int]) -> None:
         try:
             socket.send_fds(spare.go, [json.dumps(command).encode()], fds)
         except OSError as e:
             spare.discard()
             raise BackendError(f"cannot start the spare sandbox: {e}") from e
-        finally:
-            spare.go.close()
-        self._send({"op": "used"})  # the zygote forks the next spare when idle
-        return spare.pid, spare.pidfd, spare.exited
 
     def _send(self, message: dict[str, Any]) -> None:
         try:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import secrets
 import shutil
@@ -22,6 +23,7 @@ import tempfile
 from dataclasses import dataclass, field
 
 from lambdalite.sandbox import bubblewrap
+from lambdalite.sandbox.armed_spares import ArmedSpare, ArmedSpares
 from lambdalite.sandbox.backend import BackendError
 from lambdalite.sandbox.cgroup_spares import CgroupSpares
 from lambdalite.sandbox.cgroups import Cgroup, CgroupTree
@@ -147,6 +149,8 @@ class ZygoteBackend:
             name, isolated, uid, gid, bwrap if isolated else None, self.netns.resolv_conf
         )
         self.leftover_cgroups: list[Cgroup] = []
+        # Pre-imported spares (docs/decisions/0701): isolated python sandboxes only.
+        self.armed = ArmedSpares(self._cgroup_spares, self.netns, self.leftover_cgroups)
 
     @classmethod
     def for_this_host(
@@ -204,17 +208,28 @@ class ZygoteBackend:
         self.tree.warm_up_soon()
 
     async def prepare(self, spec: SandboxSpec) -> None:
-        await self.tree.version(spec)
+        zygote = await self.tree.version(spec)
+        if spec.preimport and spec.python and self.isolated:
+            self.armed.refill(spec, zygote)
 
     async def release(self, spec: SandboxSpec) -> None:
+        self.armed.release(spec.key)
         self.tree.release(spec.key)
 
     def _retry_leftovers(self) -> None:
-        self.leftover_cgroups = [cg for cg in self.leftover_cgroups if not cg.remove()]
+        # In place: the armed spares append to this very list.
+        self.leftover_cgroups[:] = [cg for cg in self.leftover_cgroups if not cg.remove()]
 
     async def start(self, spec: SandboxSpec, log_stream: str) -> ForkedSandbox:
         zygote = await self.tree.version(spec)
         self._retry_leftovers()
+        if spec.preimport and spec.python and self.isolated:
+            armed = await self.armed.take_or_wait(spec.key)
+            try:
+                if armed is not None:
+                    return self._start_armed(armed, spec, log_stream)
+            finally:
+                self.armed.refill(spec, zygote)
         opened: list[int] = []
         cgroup: Cgroup | None = None
         netns: Netns | None = None
@@ -277,6 +292,33 @@ class ZygoteBackend:
             sandbox_id, pid, pidfd, exited, log_r, netns, cgroup, channel, self, tmp_dir
         )
 
+    def _start_armed(self, armed: ArmedSpare, spec: SandboxSpec, log_stream: str) -> ForkedSandbox:
+        """A cold start on a pre-imported spare: it is its sandbox already (cgroup,
+        network, privileges dropped); it only needs its log pipe, channel and environment."""
+        log_r, log_w = os.pipe2(os.O_CLOEXEC)
+        channel, child_channel = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        command = json.dumps({"env": spec.environ(log_stream)}).encode()
+        try:
+            socket.send_fds(armed.go, [command], [log_w, child_channel.fileno()])
+        except OSError as e:
+            os.close(log_r)
+            channel.close()
+            cgroup = armed.discard()
+            if cgroup is not None:
+                self.leftover_cgroups.append(cgroup)
+            raise BackendError(f"cannot start the armed spare: {e}") from e
+        finally:
+            os.close(log_w)
+            child_channel.close()
+            armed.go.close()
+        os.set_blocking(log_r, False)
+        channel.setblocking(False)
+        sandbox_id = armed.cgroup.name if armed.cgroup is not None else secrets.token_hex(8)
+        return ForkedSandbox(
+            sandbox_id, armed.pid, armed.pidfd, armed.exited, log_r, armed.netns,
+            armed.cgroup, channel, self,
+        )  # fmt: skip
+
     def _unisolated(self, spec: SandboxSpec, env: dict[str, str]) -> tuple[Netns, str]:
         """The fallback's stand-ins: a Runtime API socket on the host's loopback (there
         is no namespace to hide it in), a private TMPDIR, the code at its host path."""
@@ -292,6 +334,7 @@ class ZygoteBackend:
         return Netns(-1, listener), tmp_dir
 
     async def close(self) -> None:
+        await self.armed.close()
         await self.tree.close()
         if self._cgroup_spares is not None:
             self._cgroup_spares.close()

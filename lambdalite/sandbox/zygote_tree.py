@@ -174,6 +174,7 @@ class ZygoteTree:
     async def _start_zygote(self, spec: SandboxSpec) -> Zygote:
         root = await self._root_key(spec.network)
         code_dir = str(spec.code_dir.resolve())
+        opt_dir = str(spec.opt_dir.resolve()) if spec.opt_dir else ""
         config = VersionConfig(
             spec.handler,
             spec.python,
@@ -182,6 +183,8 @@ class ZygoteTree:
             self.gid,
             self.isolated,
             "" if self.isolated else code_dir,
+            opt=bool(opt_dir),
+            opt_dir="" if self.isolated else opt_dir,
         )
         for attempt in (1, 2):
             runtime = await self._runtime(root)
@@ -189,8 +192,10 @@ class ZygoteTree:
             # namespace: a bind from a path or an O_PATH fd in another namespace fails
             # with EINVAL, and the zygotes must not see the data dir to find it.
             code = sc.open_tree_clone(code_dir) if self.isolated else -1
+            # Its /opt (layers: docs/decisions/0701) travels the same way.
+            opt = sc.open_tree_clone(opt_dir) if self.isolated and opt_dir else -1
             try:
-                zygote = await runtime.fork_version(config, code)
+                zygote = await runtime.fork_version(config, code, opt)
                 break
             except BackendError:
                 # A runtime zygote that died under us is restarted once; a version that
@@ -198,8 +203,9 @@ class ZygoteTree:
                 if attempt == 2 or runtime.alive:
                     raise
             finally:
-                if code >= 0:
-                    os.close(code)
+                for fd in (code, opt):
+                    if fd >= 0:
+                        os.close(fd)
         if self._closed:
             zygote.close()
             raise BackendError("the backend is closed")

@@ -9,7 +9,7 @@ millionth event as at the first.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -103,15 +103,24 @@ class LogStore:
         self.limits = limits or LogLimits()
 
     # -- writing ----------------------------------------------------------------------------
-    def append(self, batches: Sequence[StreamBatch], ingestion_time: int) -> None:
-        """Append many streams' events in one transaction (one fsync for the lot)."""
+    def append(
+        self,
+        batches: Sequence[StreamBatch],
+        ingestion_time: int,
+        also: Callable[[Connection], None] | None = None,
+    ) -> None:
+        """Append many streams' events in one transaction (one fsync for the lot); `also`
+        writes what belongs in the same transaction (the invocations' usage records)."""
         live = [batch for batch in batches if batch.events]
-        if not live:
+        if not live and also is None:
             return
         with self._db.write() as conn:
-            self._insert_events(conn, live, ingestion_time)
+            if live:
+                self._insert_events(conn, live, ingestion_time)
             for batch in live:
                 self._append(conn, batch, ingestion_time)
+            if also is not None:
+                also(conn)
 
     @staticmethod
     def _insert_events(conn: Connection, batches: Sequence[StreamBatch], now: int) -> None:

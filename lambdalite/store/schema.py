@@ -113,7 +113,13 @@ provisioned_concurrency = Table(
 # Tables of other services share this metadata (one Alembic target); imported last.
 from lambdalite.store import (  # noqa: E402,F401
     async_schema,
+    bucket_schema,
+    layer_schema,
     log_schema,
     mapping_schema,
     queue_schema,
+    schedule_schema,
+    stream_schema,
+    url_schema,
+    usage_schema,
 )

@@ -377,7 +377,7 @@ def test_wrong_secret_is_an_invalid_signature(aws: AwsCli) -> None:
 
 
 def test_unsupported_operation_is_named(aws: AwsCli) -> None:
-    stderr = aws.fails("list-layers")
+    stderr = aws.fails("list-code-signing-configs")
     assert "UnsupportedOperationException" in stderr
-    assert "ListLayers" in stderr
+    assert "ListCodeSigningConfigs" in stderr
     assert "<html" not in stderr.lower()

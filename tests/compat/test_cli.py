@@ -18,32 +18,17 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from click.testing import CliRunner, Result
+from click.testing import CliRunner
 
 from lambdalite.cli.main import main
 from tests.conftest import create
-from tests.support.servers import ROOT_KEY, ROOT_SECRET, RunningServer, free_port
-
-Env = dict[str, str | None]
+from tests.support.cli import Env, cli_env, one_line_error, run, succeeded
+from tests.support.servers import RunningServer, free_port
 
 
 @pytest.fixture
 def env(server: RunningServer, tmp_path: Path) -> Env:
-    """The root key in AWS_* variables, and nothing else from this machine's AWS setup."""
-    return {
-        "LAMBDALITE_ENDPOINT": server.endpoint,
-        "LAMBDALITE_DATA_DIR": str(tmp_path / "no-data-dir"),
-        "AWS_ACCESS_KEY_ID": ROOT_KEY,
-        "AWS_SECRET_ACCESS_KEY": ROOT_SECRET,
-        "AWS_SESSION_TOKEN": None,
-        "AWS_PROFILE": None,
-        "AWS_DEFAULT_PROFILE": None,
-        "AWS_REGION": None,
-        "AWS_DEFAULT_REGION": None,
-        "AWS_EC2_METADATA_DISABLED": "true",
-        "AWS_CONFIG_FILE": str(tmp_path / "no-aws-config"),
-        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-aws-credentials"),
-    }
+    return cli_env(server.endpoint, tmp_path)
 
 
 @pytest.fixture
@@ -56,27 +41,6 @@ def source(tmp_path: Path) -> Path:
     (root / "lib" / "helper.py").write_text("GREETING = 'hello'\n")
     (root / "__pycache__" / "app.cpython-311.pyc").write_bytes(b"\x00stale bytecode")
     return root
-
-
-def run(env: Env, *args: str | Path) -> Result:
-    return CliRunner().invoke(main, [str(a) for a in args], env=env)
-
-
-def succeeded(result: Result) -> str:
-    """The output of a command that must succeed, with rich's line wrapping undone."""
-    assert result.exit_code == 0, (result.output, result.exception)
-    return " ".join(result.stdout.split())
-
-
-def one_line_error(result: Result) -> str:
-    """A failed command's error: exit 1, no traceback, one `error: ...` line on stderr."""
-    assert result.exit_code == 1, (result.output, result.exception)
-    assert isinstance(result.exception, SystemExit), f"crashed with {result.exception!r}"
-    assert result.stdout == ""
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1, f"expected one line on stderr, got {result.stderr!r}"
-    assert lines[0].startswith("error: ")
-    return lines[0]
 
 
 def code_files(lam: Any, name: str) -> dict[str, bytes]:

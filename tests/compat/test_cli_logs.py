@@ -10,35 +10,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
 
 from lambdalite.cli import logs as cli_logs
-from lambdalite.cli.main import main
 from tests.conftest import create, make_zip
+from tests.support.cli import Env, cli_env, one_line_error, run
 from tests.support.logs import flush, invocation_log, put_events, submit
-from tests.support.servers import ROOT_KEY, ROOT_SECRET, RunningServer
+from tests.support.servers import RunningServer
 
-Env = dict[str, str | None]
 STREAM_A = "2026/01/01/[$LATEST]aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 STREAM_B = "2026/01/01/[$LATEST]bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
 
 
 @pytest.fixture
 def env(server: RunningServer, tmp_path: Path) -> Env:
-    """The root key in AWS_* variables, and nothing else from this machine's AWS setup."""
-    return {
-        "LAMBDALITE_ENDPOINT": server.endpoint,
-        "LAMBDALITE_DATA_DIR": str(tmp_path / "no-data-dir"),
-        "AWS_ACCESS_KEY_ID": ROOT_KEY,
-        "AWS_SECRET_ACCESS_KEY": ROOT_SECRET,
-        "AWS_SESSION_TOKEN": None,
-        "AWS_PROFILE": None,
-        "AWS_DEFAULT_PROFILE": None,
-        "AWS_REGION": None,
-        "AWS_DEFAULT_REGION": None,
-        "AWS_CONFIG_FILE": str(tmp_path / "no-aws-config"),
-        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-aws-credentials"),
-    }
+    return cli_env(server.endpoint, tmp_path)
 
 
 @pytest.fixture
@@ -48,22 +34,9 @@ def function(lam: Any, name: str) -> str:
     return name
 
 
-def run(env: Env, *args: str) -> Result:
-    return CliRunner().invoke(main, list(args), env=env)
-
-
 def lines_of(result: Result) -> list[str]:
     assert result.exit_code == 0, (result.output, result.exception)
     return result.stdout.splitlines()
-
-
-def one_line_error(result: Result) -> str:
-    assert result.exit_code == 1, (result.output, result.exception)
-    assert isinstance(result.exception, SystemExit), f"crashed with {result.exception!r}"
-    assert result.stdout == ""
-    (line,) = result.stderr.splitlines()
-    assert line.startswith("error: ")
-    return line
 
 
 def rid() -> str:

@@ -10,28 +10,14 @@ from typing import Any
 
 import pytest
 
-from tests.compat.test_cli import Env, one_line_error, run, succeeded
 from tests.conftest import create
-from tests.support.servers import ROOT_KEY, ROOT_SECRET, RunningServer
+from tests.support.cli import Env, cli_env, one_line_error, run, succeeded
+from tests.support.servers import RunningServer
 
 
 @pytest.fixture
 def env(server: RunningServer, tmp_path: Path) -> Env:
-    """The root key in AWS_* variables, and nothing else from this machine's AWS setup."""
-    return {
-        "LAMBDALITE_ENDPOINT": server.endpoint,
-        "LAMBDALITE_DATA_DIR": str(tmp_path / "no-data-dir"),
-        "AWS_ACCESS_KEY_ID": ROOT_KEY,
-        "AWS_SECRET_ACCESS_KEY": ROOT_SECRET,
-        "AWS_SESSION_TOKEN": None,
-        "AWS_PROFILE": None,
-        "AWS_DEFAULT_PROFILE": None,
-        "AWS_REGION": None,
-        "AWS_DEFAULT_REGION": None,
-        "AWS_EC2_METADATA_DISABLED": "true",
-        "AWS_CONFIG_FILE": str(tmp_path / "no-aws-config"),
-        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-aws-credentials"),
-    }
+    return cli_env(server.endpoint, tmp_path)
 
 
 @pytest.fixture

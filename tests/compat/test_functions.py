@@ -190,7 +190,6 @@ def test_out_of_range_configuration_is_a_validation_error(
         ({"Environment": {"Variables": {"AWS_REGION": "x"}}}, "reserved keys"),
         ({"Environment": {"Variables": {"BIG": "x" * 5000}}}, "exceeded the 4KB limit"),
         ({"Code": {"S3Bucket": "bucket", "S3Key": "key.zip"}}, "ZipFile only"),
-        ({"Layers": ["arn:aws:lambda:us-east-1:123456789012:layer:l:1"]}, "Layers"),
     ],
 )
 def test_unsupported_configuration_is_refused_clearly(

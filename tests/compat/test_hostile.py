@@ -144,10 +144,10 @@ def test_oversized_body_is_refused_before_reading_it(tmp_path: Path) -> None:
 
 def test_unsupported_operation_is_a_named_json_error(lam: Any) -> None:
     with pytest.raises(ClientError) as excinfo:
-        lam.list_layers()
+        lam.list_code_signing_configs()
     code, message, status = error_of(excinfo)
     assert (code, status) == ("UnsupportedOperationException", 501)
-    assert "ListLayers" in message
+    assert "ListCodeSigningConfigs" in message
 
 
 def test_unknown_path_is_a_json_error_not_html(server: Any) -> None:

@@ -6,6 +6,7 @@ import asyncio
 import base64
 import json
 import re
+import ssl
 from typing import Any
 
 import pytest
@@ -95,6 +96,27 @@ def test_tail_returns_the_invocations_log(lam: Any, name: str) -> None:
     assert f"END RequestId: {request_id}" in log
     assert f"REPORT RequestId: {request_id}\tDuration: " in log
     assert "\tMemory Size: 128 MB\t" in log
+
+
+def test_a_function_trusts_the_hosts_certificate_authorities(lam: Any, name: str) -> None:
+    if not ssl.create_default_context().cert_store_stats()["x509_ca"]:
+        pytest.skip("this host has no CA certificates to share")
+    source = (
+        "import ssl\n"
+        "def handler(e, c):\n"
+        "    return ssl.create_default_context().cert_store_stats()['x509_ca']\n"
+    )
+    deploy(lam, name, source)
+    _, cas = invoke(lam, name)
+    assert cas > 0  # an HTTPS client in the function can verify servers
+
+
+def test_output_without_a_final_newline_stays_off_the_end_line(lam: Any, name: str) -> None:
+    deploy(lam, name, "import sys\ndef handler(e, c):\n    sys.stdout.write('partial')\n")
+    response, _ = invoke(lam, name, LogType="Tail")
+    lines = base64.b64decode(response["LogResult"]).decode().splitlines()
+    assert "partial" in lines
+    assert any(line.startswith("END RequestId: ") for line in lines)
 
 
 def test_unhandled_exception_is_data_not_an_http_error(lam: Any, name: str) -> None:

@@ -70,6 +70,7 @@ class FakeRunner:
         payload: bytes,
         client_context: str | None = None,
         request_id: str | None = None,
+        trigger: str = "api",
     ) -> InvocationResult:
         self.calls.append((name, qualifier, payload, request_id))
         if self.gate is not None:

@@ -115,6 +115,9 @@ async def test_in_the_server_a_transition_waits_for_the_round_in_progress() -> N
     pollers = supervisor(service, made)
     pollers.start()
     await pollers.reconcile()
+    # The background loop's first pass queued behind ours on the supervisor's lock (a
+    # FIFO): reconciling once more waits for it, so it cannot land mid-test.
+    await pollers.reconcile()
     await settle_tasks()
     (poller,) = made
     assert service.mappings["u-1"].state is MappingState.ENABLED and poller.rounds == 1
