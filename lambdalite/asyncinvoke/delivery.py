@@ -174,7 +174,7 @@ class DeliveryLoop:
                 event.qualifier,
                 event.payload,
                 request_id=event.request_id,
-                trigger="event",  # metered as an Event invocation (docs/decisions/0603)
+                trigger=event.trigger,  # event, schedule or bucket (docs/decisions/0603)
             )
         except ResourceNotFoundException as exc:
             # The function (or the version or alias invoked) was deleted, and its

@@ -138,6 +138,7 @@ def _row(event: AsyncEvent) -> dict[str, Any]:
         "response": event.response.to_store() if event.response else None,
         "condition": event.condition.value if event.condition else None,
         "delivery": event.delivery.to_store() if event.delivery else None,
+        "trigger": event.trigger,
         "last_error": event.last_error,
     }
 
@@ -157,4 +158,5 @@ def _event(row: Row[Any]) -> AsyncEvent:
         condition=Condition(row.condition) if row.condition else None,
         delivery=Delivery.from_store(row.delivery) if row.delivery else None,
         last_error=row.last_error,
+        trigger=row.trigger,
     )

@@ -78,6 +78,9 @@ class AsyncEvent:
     condition: Condition | None = None
     delivery: Delivery | None = None
     last_error: str | None = None
+    # What the usage records name as its trigger: "event" (an Event Invoke), "schedule",
+    # "bucket" (docs/decisions/0603).
+    trigger: str = "event"
 
 
 @dataclass(frozen=True)

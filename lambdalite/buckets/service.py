@@ -202,6 +202,7 @@ class BucketService:
             payload=s3_event(dict(record)),
             enqueued_at=now,
             due_at=now,
+            trigger="bucket",
         )
 
     def _directory(self, account_id: str, name: str, path: str | None, is_root: bool) -> Path:

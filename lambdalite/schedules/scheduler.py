@@ -86,6 +86,7 @@ class Scheduler:
                     payload=payload(event, target.input),
                     enqueued_at=now,
                     due_at=now,
+                    trigger="schedule",
                 )
             )
         if events:

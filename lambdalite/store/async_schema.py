@@ -46,6 +46,8 @@ async_events = Table(
     # That record: {"target": arn, "body": text, "attributes": {...}}.
     Column("delivery", JSON, nullable=True),
     Column("last_error", Text, nullable=True),  # why the last pass did not finish it
+    # What enqueued it, for usage records: event, schedule or bucket (migration 0012).
+    Column("trigger", String(16), nullable=False, server_default="event"),
     ForeignKeyConstraint(["account_id"], ["accounts.account_id"], ondelete="CASCADE"),
     Index("ix_async_events_due", "due_at"),
 )

@@ -61,6 +61,7 @@ class Runner(Protocol):
         payload: bytes,
         client_context: str | None = None,
         request_id: str | None = None,
+        trigger: str = "api",
     ) -> InvocationResult: ...
 
 
@@ -162,6 +163,7 @@ class FunctionUrlApp:
             config.invoked_qualifier,
             payload,
             request_id=request_id,
+            trigger="url",  # usage records say what triggered each invocation (0603)
         )
         return from_result(result.payload, result.function_error)
 

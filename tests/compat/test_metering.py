@@ -9,6 +9,7 @@ import base64
 import datetime
 import json
 import re
+import time
 import uuid
 from collections.abc import Iterator
 from decimal import Decimal
@@ -54,6 +55,7 @@ def mserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]
         tmp_path_factory.mktemp("metering"),
         async_poll_interval_seconds=0,
         event_source_reconcile_seconds=0,
+        schedule_poll_interval_seconds=0,
     )
     yield running
     running.stop()
@@ -230,6 +232,28 @@ def test_an_async_invocation_is_metered_as_an_event(
     assert on_loop(mserver, events.delivery.run_once()) == 1
     (record,) = usage(mserver, request_id)
     assert (record["Trigger"], record["Outcome"]) == ("event", "success")
+
+
+@runs
+def test_function_url_and_schedule_invocations_name_their_trigger(
+    mserver: RunningServer, lam: Any, name: str
+) -> None:
+    deploy(lam, name, HELLO)
+    url = lam.create_function_url_config(FunctionName=name, AuthType="NONE")["FunctionUrl"]
+    assert httpx.get(url, timeout=60).status_code == 200
+    events = mserver.client("events")
+    rule_arn = events.put_rule(Name=name, ScheduleExpression="rate(1 minute)")["RuleArn"]
+    function_arn = lam.get_function(FunctionName=name)["Configuration"]["FunctionArn"]
+    events.put_targets(Rule=name, Targets=[{"Id": "1", "Arn": function_arn}])
+    schedules, delivery = mserver.platform.schedules, mserver.platform.async_invocations
+    assert schedules is not None and delivery is not None and rule_arn
+    later = time.time() + 3600  # the rule is due, and so is the event it enqueues
+    assert on_loop(mserver, schedules.scheduler.run_once(now=later)) == 1
+    assert on_loop(mserver, delivery.delivery.run_once(now=later)) == 1
+    flush(mserver)
+    query = select(usage_records.c.trigger).where(usage_records.c.function_name == name)
+    with mserver.platform.db.read() as conn:
+        assert sorted(row.trigger for row in conn.execute(query)) == ["schedule", "url"]
 
 
 @runs
