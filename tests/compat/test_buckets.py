@@ -31,7 +31,7 @@ from tests.conftest import create, make_zip
 from tests.support.cli import cli_env, one_line_error, run, succeeded
 from tests.support.servers import ROOT_KEY, ROOT_SECRET, RunningServer, start_server
 
-AWS_EXAMPLE = Path(__file__).parents[2] / "../shared/aws-reference/events/s3-put.json"
+AWS_EXAMPLE = Path(__file__).parents[1] / "fixtures" / "aws-events" / "s3-put.json"
 PRINTER = "import json\n\ndef handler(event, context):\n    print('EVENT ' + json.dumps(event))\n"
 TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
 runs = pytest.mark.sandbox  # the tests that run functions need real sandboxes

@@ -35,7 +35,7 @@ from tests.support.redis import RedisServer, start_redis
 from tests.support.servers import ROOT_KEY, ROOT_SECRET
 
 pytestmark = pytest.mark.sandbox
-AWS_EXAMPLE = Path(__file__).parents[2] / "../shared/aws-reference/events/kinesis-batch.json"
+AWS_EXAMPLE = Path(__file__).parents[1] / "fixtures" / "aws-events" / "kinesis-batch.json"
 
 PRINTER = """
 import json
