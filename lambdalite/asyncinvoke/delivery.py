@@ -27,7 +27,6 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Protocol
 
 from starlette.concurrency import run_in_threadpool
 
@@ -48,24 +47,9 @@ from lambdalite.asyncinvoke.retry import RetryPolicy
 from lambdalite.control.arns import function_arn
 from lambdalite.control.functions import FunctionService
 from lambdalite.errors import ApiError, ResourceNotFoundException
-from lambdalite.invoke.invoker import InvocationResult
+from lambdalite.invoke.invoker import Runner
 
 log = logging.getLogger(__name__)
-
-
-class Runner(Protocol):
-    """What delivery needs of the Invoker (which a test replaces with a fake)."""
-
-    async def invoke(
-        self,
-        account_id: str,
-        name: str,
-        qualifier: str | None,
-        payload: bytes,
-        client_context: str | None = None,
-        request_id: str | None = None,
-        trigger: str = "api",
-    ) -> InvocationResult: ...
 
 
 class DeliveryLoop:

@@ -17,6 +17,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from starlette.concurrency import run_in_threadpool
 
@@ -52,6 +53,22 @@ class InvocationResult:
     log: bytes  # START, the function's lines, END, REPORT
     outcome: InvocationOutcome
     queued_ms: float = 0.0  # from the Invoker's start to holding the lease
+
+
+class Runner(Protocol):
+    """What callers that only run invocations need of the Invoker (async delivery,
+    function URLs), so their tests can pass a fake."""
+
+    async def invoke(
+        self,
+        account_id: str,
+        name: str,
+        qualifier: str | None,
+        payload: bytes,
+        client_context: str | None = None,
+        request_id: str | None = None,
+        trigger: str = "api",
+    ) -> InvocationResult: ...
 
 
 @dataclass(frozen=True)

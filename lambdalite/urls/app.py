@@ -16,7 +16,6 @@ import logging
 import re
 import time
 from collections.abc import Callable
-from typing import Protocol
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -30,7 +29,7 @@ from lambdalite.errors import (
     ResourceNotFoundException,
     TooManyRequestsException,
 )
-from lambdalite.invoke.invoker import InvocationResult
+from lambdalite.invoke.invoker import Runner
 from lambdalite.invoke.request_ids import RequestIds
 from lambdalite.urls.cors import CorsRules
 from lambdalite.urls.directory import UrlDirectory
@@ -48,21 +47,6 @@ from lambdalite.urls.router import UrlMatch
 
 log = logging.getLogger(__name__)
 _CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/")
-
-
-class Runner(Protocol):
-    """What serving needs of the Invoker (a test may pass a fake)."""
-
-    async def invoke(
-        self,
-        account_id: str,
-        name: str,
-        qualifier: str | None,
-        payload: bytes,
-        client_context: str | None = None,
-        request_id: str | None = None,
-        trigger: str = "api",
-    ) -> InvocationResult: ...
 
 
 class _Refused(Exception):

@@ -10,9 +10,10 @@ from dataclasses import dataclass
 
 from lambdalite.api.auth import Authenticator
 from lambdalite.control.functions import FunctionService
+from lambdalite.invoke.invoker import Runner
 from lambdalite.settings import Settings
 from lambdalite.store.database import Database
-from lambdalite.urls.app import FunctionUrlApp, Runner
+from lambdalite.urls.app import FunctionUrlApp
 from lambdalite.urls.directory import UrlDirectory
 from lambdalite.urls.policy import PolicyService
 from lambdalite.urls.policy_store import PolicyStore
