@@ -49,6 +49,22 @@ def main() -> None:
     """lambdalite: AWS Lambda, self-hosted."""
 
 
+@main.command("unfirewall")
+def unfirewall() -> None:
+    """Remove the sandboxes' firewall from this host (root; no server running).
+
+    A server leaves its nftables table `inet lambdalite` in place when it stops, so that
+    the sandboxes of any other lambdalite process on the host stay fenced off; this
+    takes it away (and IPv4 forwarding, if lambdalite turned it on)."""
+    from lambdalite.sandbox.network import remove_firewall, sandbox_links
+
+    if sandbox_links():
+        _fail("sandboxes are still running on this host; stop every lambdalite server first")
+    if not remove_firewall():
+        _fail("no lambdalite firewall to remove (or nft is not installed)")
+    console.print("removed the sandbox firewall (nftables table inet lambdalite)")
+
+
 @main.command()
 @click.option("--host", default=None, help="Address to listen on (default 127.0.0.1).")
 @click.option("--port", type=int, default=None, help="Port (default 9000).")

@@ -10,6 +10,7 @@ import io
 import json
 import os
 import re
+import subprocess
 import urllib.request
 import uuid
 import zipfile
@@ -21,6 +22,7 @@ from botocore.exceptions import ClientError
 from click.testing import CliRunner
 
 from lambdalite.cli.main import main
+from lambdalite.sandbox.network import sandbox_links
 from tests.conftest import create
 from tests.support.cli import Env, cli_env, one_line_error, run, succeeded
 from tests.support.servers import RunningServer, free_port
@@ -289,3 +291,21 @@ def test_invoke_of_a_failing_function_exits_1(server: Any, env: Any, tmp_path: A
     assert result.exit_code == 1
     assert json.loads(result.stdout)["errorType"] == "KeyError"
     assert "the function failed (Unhandled)" in result.stderr
+
+
+def test_unfirewall_refuses_while_sandboxes_rely_on_the_firewall(
+    env: Env, server: RunningServer, lam: Any, name: str
+) -> None:
+    if server.platform.engine.network_warning:
+        pytest.skip(server.platform.engine.network_warning)
+    create(lam, name)
+    lam.invoke(FunctionName=name)  # a warm sandbox with its veth on the host now
+    assert sandbox_links()
+    error = one_line_error(run(env, "unfirewall"))
+    assert "sandboxes are still running" in error
+    assert firewall_present()  # untouched
+
+
+def firewall_present() -> bool:
+    nft = subprocess.run(["nft", "list", "table", "inet", "lambdalite"], capture_output=True)
+    return nft.returncode == 0
