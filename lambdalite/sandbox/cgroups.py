@@ -162,6 +162,9 @@ class CgroupTree:
             (self.unified / self.parent).mkdir(exist_ok=True)
 
     def create(self, name: str, memory_mb: int, pids_max: int) -> Cgroup:
+        # Named after the platform process that owns it: a server that was killed leaves
+        # its groups behind, and the next one to start removes them (`sweep`).
+        name = f"{os.getpid()}-{name}"
         limit = memory_mb * 1024 * 1024
         if self.v2:
             d = self.root / self.parent / name
@@ -190,6 +193,29 @@ class CgroupTree:
             dirs.append(kill_dir)
         return Cgroup(name, dirs, memory, False, kill_dir)
 
+    def sweep(self) -> int:
+        """Remove the groups of platform processes that no longer exist (killed, so they
+        could not clean up) once they hold no process; returns how many went. Groups of
+        a live server, even empty spares, are left alone."""
+        listing = self.root / self.parent if self.v2 else self._v1_dirs()[0]
+        removed = 0
+        try:
+            names = [entry.name for entry in listing.iterdir() if entry.is_dir()]
+        except OSError:
+            return 0
+        for name in names:
+            owner, dash, _ = name.partition("-")
+            if not dash or not owner.isdigit() or _alive(int(owner)):
+                continue
+            parents = [self.root / self.parent] if self.v2 else self._v1_dirs()
+            if self.unified is not None and not self.v2:
+                parents.append(self.unified / self.parent)
+            for parent in parents:
+                with contextlib.suppress(OSError):  # missing, or a process still in it
+                    (parent / name).rmdir()
+            removed += 1
+        return removed
+
     def remove_parent(self) -> None:
         """Remove the (empty) parent directories; used when the platform shuts down."""
         parents = [self.root / self.parent] if self.v2 else self._v1_dirs()
@@ -198,3 +224,13 @@ class CgroupTree:
         for d in parents:
             with contextlib.suppress(OSError):
                 d.rmdir()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -162,6 +162,8 @@ class ZygoteBackend:
         `network_warning` says why."""
         reason = cls.available()
         tree = CgroupTree.detect(cgroup_parent) if reason is None else None
+        if tree is not None:
+            tree.sweep()  # what servers killed earlier on this host left behind
         if reason is None and tree is None:
             reason = "no usable cgroup controllers (memory, pids)"
         if reason is None:

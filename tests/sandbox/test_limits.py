@@ -4,12 +4,15 @@ timeout, memory, pids, /tmp size, left-over processes, log floods, exits mid-inv
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
+import subprocess
 import uuid
 
 import pytest
 
+from lambdalite.sandbox.cgroups import CgroupTree
 from lambdalite.sandbox.pool import SandboxPool
 from lambdalite.sandbox.sandbox import Sandbox
 from lambdalite.sandbox.spec import SandboxSpec
@@ -205,3 +208,22 @@ async def test_init_that_never_finishes_times_out(pool: SandboxPool, functions: 
     }
     assert outcome.sandbox_destroyed and outcome.cold
     await still_serving(pool, functions)
+
+
+def test_a_killed_servers_cgroups_are_swept_and_a_live_ones_kept(cgroup_tree: CgroupTree) -> None:
+    gone = subprocess.Popen(["true"])
+    gone.wait()  # a platform process that no longer exists (killed before cleaning up)
+    left_behind = cgroup_tree.create("spare", 128, 64)  # named after this live process
+    dead_name = f"{gone.pid}-{left_behind.name.partition('-')[2]}x"
+    dead_dirs = [d.parent / dead_name for d in left_behind.dirs]
+    for d in dead_dirs:
+        d.mkdir()
+    try:
+        assert cgroup_tree.sweep() >= 1
+        assert not any(d.exists() for d in dead_dirs)
+        assert all(d.exists() for d in left_behind.dirs)  # even empty, a live server's stays
+    finally:
+        left_behind.remove()
+        for d in dead_dirs:
+            with contextlib.suppress(OSError):
+                d.rmdir()
