@@ -98,6 +98,17 @@ def test_tail_returns_the_invocations_log(lam: Any, name: str) -> None:
     assert "\tMemory Size: 128 MB\t" in log
 
 
+def test_the_response_request_id_is_the_invocations_on_both_paths(
+    lam: Any, name: str, account: str
+) -> None:
+    deploy(lam, name, ECHO)
+    arn = f"arn:aws:lambda:us-east-1:{account}:function:{name}"
+    for function_name in (name, arn):  # the fast path, and the general dispatcher
+        response = lam.invoke(FunctionName=function_name, Payload=b"{}")
+        body = json.loads(response["Payload"].read())
+        assert response["ResponseMetadata"]["RequestId"] == body["request_id"]
+
+
 def test_a_function_trusts_the_hosts_certificate_authorities(lam: Any, name: str) -> None:
     if not ssl.create_default_context().cert_store_stats()["x509_ca"]:
         pytest.skip("this host has no CA certificates to share")
