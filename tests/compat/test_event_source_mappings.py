@@ -35,6 +35,7 @@ from lambdalite.server import Platform, build_platform
 from lambdalite.settings import Settings
 from lambdalite.store.logs import LogStore
 from tests.conftest import create, make_zip
+from tests.support.clock import ManualClock as Clock
 from tests.support.servers import (
     ROOT_KEY,
     ROOT_SECRET,
@@ -44,17 +45,6 @@ from tests.support.servers import (
 )
 
 pytestmark = pytest.mark.sandbox
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = time.time()
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @dataclass

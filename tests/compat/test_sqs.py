@@ -36,18 +36,8 @@ from lambdalite.queues import QueueService
 from lambdalite.queues.names import parse_queue_url
 from lambdalite.server import Platform, build_platform
 from lambdalite.settings import Settings
+from tests.support.clock import ManualClock as Clock
 from tests.support.servers import ROOT_KEY, ROOT_SECRET, ServedApp, boto_client, serve_app
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = time.time()
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @dataclass

@@ -6,16 +6,11 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import psycopg
 import pytest
-from psycopg import sql
-from sqlalchemy import insert
-from sqlalchemy.engine import make_url
 
 from lambdalite.queues import QueueRef, QueueService
 from lambdalite.queues.errors import (
@@ -38,7 +33,7 @@ from lambdalite.queues.model import (
     system_attributes,
 )
 from lambdalite.store.database import Database
-from lambdalite.store.schema import accounts
+from tests.support.databases import BACKENDS, migrated_database
 
 ACCOUNT = "111122223333"
 START = 1_700_000_000.0
@@ -60,30 +55,12 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.fixture(params=BACKENDS)
 def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
     """A migrated database with one account, on SQLite and on PostgreSQL (whose row locks
     the claims rely on where SQLite serialises writers)."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'lambdalite.db'}"
-    else:
-        server = make_url(request.getfixturevalue("postgres").url)
-        name = f"queues_{uuid.uuid4().hex}"
-        with psycopg.connect(
-            host=server.host,
-            port=server.port,
-            user=server.username,
-            dbname="postgres",
-            autocommit=True,
-        ) as conn:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-        url = server.set(database=name).render_as_string(hide_password=False)
-    database = Database(url)
-    database.migrate()
-    with database.write() as conn:
-        conn.execute(insert(accounts).values(account_id=ACCOUNT, name="a", created_at=1))
-    yield database
-    database.dispose()
+    with migrated_database(request, tmp_path, ACCOUNT) as database:
+        yield database
 
 
 @pytest.fixture

@@ -22,6 +22,7 @@ from lambdalite.mappings.model import EventSourceMapping, MappingState, SourceKi
 from lambdalite.streams.location import StreamLocation
 from lambdalite.streams.poller import RedisStreamPoller, StreamLimits
 from lambdalite.streams.reader import group_name
+from tests.support.clock import ManualClock as Clock
 from tests.support.redis import RedisServer, start_redis
 
 ACCOUNT = "123456789012"
@@ -40,14 +41,6 @@ def server() -> Iterator[RedisServer]:
 @pytest.fixture
 def key() -> str:
     return f"clicks-{uuid.uuid4().hex[:8]}"
-
-
-class Clock:
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @dataclass

@@ -21,6 +21,7 @@ from lambdalite.schedules.service import RuleService
 from lambdalite.schedules.store import RuleStore
 from lambdalite.store.async_schema import async_events
 from lambdalite.store.database import Database
+from tests.support.clock import ManualClock as Clock
 from tests.support.databases import BACKENDS, migrated_database
 
 ACCOUNT = "111122223333"
@@ -33,14 +34,6 @@ CREATED = 1_800_000_000.4  # 2027-01-15T08:00:00.4Z
 def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
     with migrated_database(request, tmp_path, ACCOUNT) as database:
         yield database
-
-
-class Clock:
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def service(db: Database, clock: Clock | None = None) -> RuleService:
