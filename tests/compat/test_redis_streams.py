@@ -3,8 +3,9 @@ redis-server: registering a stream, the mapping API with Kinesis's members and r
 AWS's Kinesis event field by field, failure records in a queue, and a restart in the
 middle of a batch.
 
-As in test_event_source_mappings, the server runs with a clock the tests move and no
-polling of its own: tests drive reconcile and rounds with `run_once()`.
+As in the SQS mapping tests (tests/support/mappings.py), the server runs with a clock
+the tests move and no polling of its own: tests drive reconcile and rounds with
+`run_once()`.
 """
 
 from __future__ import annotations
@@ -22,15 +23,15 @@ import botocore.credentials
 import httpx
 import pytest
 
-from tests.compat.test_event_source_mappings import (
-    Clock,
+from tests.support.cli import cli_env, one_line_error, run, succeeded
+from tests.support.clock import ManualClock as Clock
+from tests.support.mappings import (
     ClockedServer,
     deploy,
     error_of,
     make_queue,
     start_clocked_server,
 )
-from tests.support.cli import cli_env, one_line_error, run, succeeded
 from tests.support.redis import RedisServer, start_redis
 from tests.support.servers import ROOT_KEY, ROOT_SECRET
 
