@@ -10,6 +10,7 @@ writes the table as markdown to bench/results.md. Asserts nothing (issue 3,
 
     .venv/bin/python -m bench.run            # ~4-5 minutes
     .venv/bin/python -m bench.run --quick    # ~1 minute, smaller counts
+    .venv/bin/python -m bench.run --idle-poll-us 200   # idle vCPUs poll 200 µs first
 """
 
 from __future__ import annotations
@@ -37,8 +38,10 @@ from bench.floors import BODY
 from bench.loadgen import LoadResult, RawRequest, run_load, wrk_available
 from bench.sandbox_cold_warm import fork_floor
 from bench.served import REPO, Connection, ServedLambdalite, free_port, log_tail, wait_listening
+from lambdalite.idle_poll import IdlePoll
 
 RESULTS = Path(__file__).resolve().parent / "results.md"
+RESULTS_IDLE_POLL = RESULTS.with_name("results-idle-poll.md")
 
 
 @dataclass(frozen=True)
@@ -579,12 +582,40 @@ def main() -> None:
         "--python-client", action="store_true", help="use the asyncio client even if wrk exists"
     )
     parser.add_argument("--no-write", action="store_true", help="do not write bench/results.md")
+    parser.add_argument(
+        "--idle-poll-us",
+        type=int,
+        default=None,
+        help="set the VM's haltpoll window for the whole run, floors included, and put it "
+        "back after (lambdalite/idle_poll.py); results go to bench/results-idle-poll.md",
+    )
     args = parser.parse_args()
     if os.geteuid() != 0:
         sys.exit("needs root: isolated sandboxes use namespaces and cgroups")
+    idle_poll = IdlePoll()
+    if args.idle_poll_us is not None:
+        print(idle_poll.apply(args.idle_poll_us), flush=True)
+    try:
+        run(args, idle_poll)
+    finally:
+        idle_poll.restore()
+
+
+def run(args: argparse.Namespace, idle_poll: IdlePoll) -> None:
     plan = QUICK if args.quick else FULL
     mode = "quick" if args.quick else "full"
+    poll_ns = idle_poll.current_ns()
+    if args.idle_poll_us is not None:
+        mode += f", idle poll {args.idle_poll_us} µs"
     header = machine()
+    header.append(
+        "Idle vCPUs: "
+        + (
+            f"haltpoll, poll window {poll_ns // 1000} µs before halting"
+            if poll_ns is not None
+            else "no haltpoll cpuidle driver"
+        )
+    )
     print("\n".join(header), flush=True)
     report = Report()
     began = time.monotonic()
@@ -604,8 +635,9 @@ def main() -> None:
     for note in report.notes:
         print(f"- {note}")
     if not args.no_write:
-        RESULTS.write_text(render(report, header, mode))
-        print(f"\nwrote {RESULTS.relative_to(REPO)}")
+        out = RESULTS if args.idle_poll_us is None else RESULTS_IDLE_POLL
+        out.write_text(render(report, header, mode))
+        print(f"\nwrote {out.relative_to(REPO)}")
 
 
 if __name__ == "__main__":

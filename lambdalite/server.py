@@ -14,7 +14,7 @@ import signal
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import uvicorn
@@ -59,6 +59,7 @@ from lambdalite.control.concurrency import ConcurrencyService
 from lambdalite.control.functions import FunctionService
 from lambdalite.control.provisioned import ProvisionedConcurrencyService
 from lambdalite.control.tags import TagService
+from lambdalite.idle_poll import IdlePoll
 from lambdalite.invoke.engine import Engine
 from lambdalite.layers.layers import Layers
 from lambdalite.logs.retention import RetentionReaper
@@ -111,6 +112,7 @@ class Platform:
     buckets: Buckets | None = None
     streams: Streams | None = None
     layers: Layers | None = None
+    idle_poll: IdlePoll = field(default_factory=IdlePoll)
 
     def close(self) -> None:
         self.db.dispose()
@@ -237,6 +239,8 @@ def build_platform(settings: Settings, clock: Callable[[], float] = time.time) -
         on_write=engine.invoker.forget,
     )
 
+    idle_poll = IdlePoll()
+
     def health() -> dict[str, Any]:
         return {
             "status": "ok",
@@ -250,6 +254,7 @@ def build_platform(settings: Settings, clock: Callable[[], float] = time.time) -
             "sandboxes": {str(k): v for k, v in engine.pool.counts().items()},
             "event_source_pollers": len(pollers.pollers),
             "bucket_watch": buckets.watcher.mode.value,
+            "idle_poll": idle_poll.describe(),
         }
 
     logs_api = LogsApi(LogService(log_store, settings.region))
@@ -341,6 +346,7 @@ def build_platform(settings: Settings, clock: Callable[[], float] = time.time) -
         buckets=buckets,
         streams=streams,
         layers=layers,
+        idle_poll=idle_poll,
     )
 
 
@@ -359,7 +365,9 @@ def serve(settings: Settings) -> None:
     # Everything built so far lives as long as the server: keep the cyclic collector from
     # walking it on every full collection (pauses grow with the heap; see bench/).
     gc.freeze()
-    _announce(platform)
+    poll_us = settings.idle_poll_us
+    idle_note = platform.idle_poll.apply(poll_us) if poll_us is not None else None
+    _announce(platform, idle_note)
     try:
         uvicorn.run(
             platform.app,
@@ -371,6 +379,7 @@ def serve(settings: Settings) -> None:
             timeout_graceful_shutdown=10,
         )
     finally:
+        platform.idle_poll.restore()
         platform.close()
 
 
@@ -398,7 +407,7 @@ def _pinned_root(settings: Settings) -> AccessKey | None:
     return None
 
 
-def _announce(platform: Platform) -> None:
+def _announce(platform: Platform, idle_note: str | None) -> None:
     s = platform.settings
     warning = platform.engine.isolation_warning
     if warning:
@@ -410,6 +419,7 @@ def _announce(platform: Platform) -> None:
         f"root account {platform.root.account.account_id}, key {platform.root.key.access_key_id}",
         f"credentials: {s.credentials_file} (profile lambdalite)",
         f"sandboxes: {platform.engine.isolation}",
+        *([idle_note] if idle_note else []),
         "use it with:",
         f"  export AWS_SHARED_CREDENTIALS_FILE={s.credentials_file} AWS_PROFILE=lambdalite",
         f"  aws lambda list-functions --endpoint-url {s.endpoint}",

@@ -142,6 +142,9 @@ class Settings:
     # Redis stream sources (docs/decisions/0504-redis-streams.md): the "host:port"
     # servers accounts other than root may register (root may register any).
     redis_stream_allow: tuple[str, ...] = ()
+    # How long an idle vCPU polls before halting, set on the whole machine while this
+    # server runs (lambdalite/idle_poll.py, decision 0008); None: leave it as found.
+    idle_poll_us: int | None = None
 
     @property
     def resolved_database_url(self) -> str:
@@ -195,6 +198,7 @@ class Settings:
             index_url=env.get("LAMBDALITE_BUILD_INDEX_URL") or None,
         )
         redis_allow = env.get("LAMBDALITE_REDIS_ALLOW")
+        idle_poll = env.get("LAMBDALITE_IDLE_POLL_US")
         return base.with_overrides(
             builds=builds,
             price_book=env.get("LAMBDALITE_PRICE_BOOK"),
@@ -203,6 +207,7 @@ class Settings:
             if redis_allow
             else None,
             metrics_token=env.get("LAMBDALITE_METRICS_TOKEN"),
+            idle_poll_us=int(idle_poll) if idle_poll else None,
             metrics_max_functions=int(metrics_functions) if metrics_functions else None,
             async_backoff_scale=float(backoff_scale) if backoff_scale else None,
             async_lease_seconds=float(lease) if lease else None,
