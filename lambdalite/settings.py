@@ -122,6 +122,10 @@ class Settings:
     # Functions' log output: per-sandbox flood caps, and how often retention is enforced.
     log_limits: LogLimits = field(default_factory=LogLimits)
     log_retention_interval_seconds: float = 600.0
+    # Who writes log lines and usage records to the database: "process", a process of
+    # its own at a lower priority (lambdalite/logs/sink.py), or "thread", a worker thread
+    # of the server (the GIL it holds then slows the invoke path; decision 0007).
+    log_sink: str = "process"
     # Metering (docs/decisions/0603): the price book usage records and bills use by
     # default ("aws", "self-hosted" or a TOML file's path).
     price_book: str = "aws"
@@ -199,6 +203,7 @@ class Settings:
         )
         redis_allow = env.get("LAMBDALITE_REDIS_ALLOW")
         idle_poll = env.get("LAMBDALITE_IDLE_POLL_US")
+        log_sink = env.get("LAMBDALITE_LOG_SINK")
         return base.with_overrides(
             builds=builds,
             price_book=env.get("LAMBDALITE_PRICE_BOOK"),
@@ -208,6 +213,7 @@ class Settings:
             else None,
             metrics_token=env.get("LAMBDALITE_METRICS_TOKEN"),
             idle_poll_us=int(idle_poll) if idle_poll else None,
+            log_sink=log_sink if log_sink in ("process", "thread") else None,
             metrics_max_functions=int(metrics_functions) if metrics_functions else None,
             async_backoff_scale=float(backoff_scale) if backoff_scale else None,
             async_lease_seconds=float(lease) if lease else None,

@@ -20,6 +20,7 @@ from lambdalite.control.provisioned import ProvisionedConcurrencyService
 from lambdalite.errors import ApiError
 from lambdalite.invoke.invoker import Invoker
 from lambdalite.invoke.limiter import ConcurrencyLimiter
+from lambdalite.logs.sink import LogSink
 from lambdalite.logs.writer import LogWriter
 from lambdalite.loops import BackgroundLoop
 from lambdalite.sandbox.network import NetworkPolicy
@@ -79,7 +80,8 @@ class Engine:
         backend, warning = ZygoteBackend.for_this_host(network=policy)
         pool = SandboxPool(backend, keep_alive_s=settings.keep_alive_seconds)
         limiter = ConcurrencyLimiter(settings.account_concurrency)
-        logs = LogWriter(log_store)
+        sink = LogSink(settings.resolved_database_url) if settings.log_sink == "process" else None
+        logs = LogWriter(log_store, sink=sink)
         invoker = Invoker(
             functions, function_store, aliases, code, pool, limiter, logs, settings.region
         )
@@ -113,6 +115,7 @@ class Engine:
         await self.pool.close()
         await self._log_flusher.stop()
         await self.logs.run_once()  # what the last invocations printed
+        await run_in_threadpool(self.logs.close)
         self._loop = None
 
     async def provision_once(self) -> None:

@@ -24,9 +24,10 @@ from collections.abc import Callable
 from starlette.concurrency import run_in_threadpool
 
 from lambdalite.logs.caps import FloodCaps
+from lambdalite.logs.sink import LogSink
 from lambdalite.metering.ledger import UsageLedger
 from lambdalite.metering.record import UsageEntry
-from lambdalite.metering.usage_store import UsageStore
+from lambdalite.metering.usage_store import UsageStore, usage_row
 from lambdalite.settings import LogLimits
 from lambdalite.store.logs import LogStore, StreamBatch
 
@@ -44,8 +45,12 @@ class LogWriter:
         clock_ms: Callable[[], int] = lambda: int(time.time() * 1000),
         limits: LogLimits | None = None,
         usage: UsageLedger | None = None,
+        sink: LogSink | None = None,
     ) -> None:
         self._store = store
+        # Where batches are written: a process of its own (sink.py), else this process's
+        # worker thread.
+        self._sink = sink
         # The Invoker adds usage records here; the composition root may swap in a ledger
         # with the operator's price book and the metrics as observers before serving.
         self.usage = usage or UsageLedger()
@@ -108,6 +113,14 @@ class LogWriter:
         once), then store them and the log events in one transaction. Records whose
         transaction fails go back to the ledger for the next pass."""
         usage = self.usage
+        if self._sink is not None:
+            records = usage.settle(entries)
+            try:
+                self._sink.append(batches, now, [usage_row(record) for record in records])
+            except Exception:
+                usage.unstored(records)
+                raise
+            return
         records = usage.settle(entries)
         if not records:
             self._store.append(batches, now)
@@ -117,3 +130,8 @@ class LogWriter:
         except Exception:
             usage.unstored(records)
             raise
+
+    def close(self) -> None:
+        """Stop the sink process, if any (after the last run_once)."""
+        if self._sink is not None:
+            self._sink.close()

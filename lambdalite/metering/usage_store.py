@@ -52,14 +52,19 @@ class UsageStore:
     def insert_in(conn: Connection, records: Sequence[UsageRecord]) -> None:
         """One driver-level executemany with tuples: SQLAlchemy's per-row parameter
         handling costs several times the insert (as for log events, decision 0006)."""
-        if not records:
+        UsageStore.insert_rows_in(conn, [usage_row(record) for record in records])
+
+    @staticmethod
+    def insert_rows_in(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
+        """Rows made by `usage_row` (the log sink's process receives them as such)."""
+        if not rows:
             return
         mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
         sql = (
             f"INSERT INTO usage_records ({', '.join(_COLUMNS)}) "
             f"VALUES ({', '.join([mark] * len(_COLUMNS))})"
         )
-        conn.exec_driver_sql(sql, [_row(record) for record in records])
+        conn.exec_driver_sql(sql, list(rows))
 
     # -- reading --------------------------------------------------------------------------
     def by_request(self, request_id: str, account_id: str | None = None) -> list[UsageRecord]:
@@ -128,7 +133,7 @@ class UsageStore:
         ]
 
 
-def _row(r: UsageRecord) -> tuple[Any, ...]:
+def usage_row(r: UsageRecord) -> tuple[Any, ...]:
     return (
         r.account_id, r.function_name, r.version, r.request_id, r.trigger, r.started_at,
         r.day, r.init_ms, r.duration_ms, r.billed_ms, r.memory_mb, r.max_memory_used_mb,
