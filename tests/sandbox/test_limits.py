@@ -227,3 +227,13 @@ def test_a_killed_servers_cgroups_are_swept_and_a_live_ones_kept(cgroup_tree: Cg
         for d in dead_dirs:
             with contextlib.suppress(OSError):
                 d.rmdir()
+
+
+async def test_sandboxes_run_as_batch_work_so_waking_one_never_preempts_the_server(
+    pool: SandboxPool, functions: Functions
+) -> None:
+    spec = functions.make(
+        "import os\ndef handler(e, c):\n    return os.sched_getscheduler(0) == os.SCHED_BATCH\n"
+    )
+    assert result(await invoke(pool, spec)) is True
+    assert os.sched_getscheduler(0) == os.SCHED_OTHER  # the platform itself is not batch
