@@ -45,6 +45,7 @@ class Engine:
         region: str,
         isolation_warning: str | None,
         reaper_interval_s: float,
+        log_flush_s: float = 0.5,
     ) -> None:
         self.pool = pool
         self.invoker = invoker
@@ -55,8 +56,8 @@ class Engine:
         self.network_warning: str | None = None
         self._region = region
         self._reaper = BackgroundLoop("sandbox-reaper", pool.run_once, reaper_interval_s)
-        # A short interval: logs appear within a fraction of a second, in one batch each.
-        self._log_flusher = BackgroundLoop("log-writer", logs.run_once, 0.2)
+        # Logs appear within this interval, in one batch each (Settings.log_flush_seconds).
+        self._log_flusher = BackgroundLoop("log-writer", logs.run_once, log_flush_s)
         self._provisioner = BackgroundLoop("provisioner", self.provision_once, reaper_interval_s)
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -94,6 +95,7 @@ class Engine:
             settings.region,
             warning,
             settings.reaper_interval_seconds,
+            settings.log_flush_seconds,
         )
         engine.network_warning = backend.network_warning
         return engine

@@ -35,9 +35,14 @@ import subprocess
 import sys
 import threading
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import event
 
 from lambdalite.store.logs import StreamBatch
+
+if TYPE_CHECKING:
+    from lambdalite.store.database import Database
 
 log = logging.getLogger(__name__)
 
@@ -166,6 +171,8 @@ def _serve(sock: socket.socket, database_url: str) -> None:
     from lambdalite.store.logs import LogStore
 
     db = Database(database_url)  # the server migrated it before starting us
+    if db.is_sqlite:
+        _commit_without_fsync(db)
     store = LogStore(db)
     try:
         while True:
@@ -197,6 +204,17 @@ def _serve(sock: socket.socket, database_url: str) -> None:
             sock.sendall(_LENGTH.pack(len(reply)) + reply)
     finally:
         db.dispose()
+
+
+def _commit_without_fsync(db: Database) -> None:
+    """synchronous=NORMAL on the sink's SQLite connections: in WAL mode a commit is then
+    safe against any process crash and only a power loss or kernel crash can undo the
+    last ones. The log writer already buffers the last flush interval in memory (lost in
+    a crash, decision 0007); an fsync per flush cost c=1 p99 ~20 % on the benchmark VM."""
+
+    @event.listens_for(db.engine, "connect")
+    def _normal(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.execute("PRAGMA synchronous=NORMAL")
 
 
 def main() -> None:

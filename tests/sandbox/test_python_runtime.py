@@ -3,6 +3,7 @@ context object, the environment, logs, and every error type with AWS's exact wor
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 
@@ -219,3 +220,36 @@ async def test_too_large_response_is_a_function_error(
         "(6291556 bytes).",
         "errorType": "Function.ResponseSizeTooLarge",
     }
+
+
+async def test_every_invocation_gets_exactly_its_own_output(
+    pool: SandboxPool, functions: Functions
+) -> None:
+    """Output is read from the log pipe by the event loop; an invocation's answer must
+    never overtake what it printed (nor take the next one's). Concurrent sandboxes, big
+    and small outputs, print and os.write, with and without a final newline."""
+    spec = functions.make(
+        """
+        import os, sys
+        def handler(event, context):
+            n = event["n"]
+            print(f"start {n}")
+            if n % 3 == 0:
+                print("x" * 70000)  # more than a pipe holds
+            os.write(1, f"raw {n}\\n".encode())
+            sys.stderr.write(f"end {n}")
+            return n
+        """,
+        name="ordered",
+    )
+
+    async def one(n: int) -> None:
+        outcome = await invoke(pool, spec, {"n": n})
+        assert result(outcome) == n
+        text = outcome.log.decode()
+        assert text.startswith(f"start {n}\n") and text.endswith(f"end {n}"), text[-80:]
+        assert f"raw {n}\n" in text
+        assert text.count("start ") == 1
+
+    for wave in range(10):
+        await asyncio.gather(*(one(wave * 8 + i) for i in range(8)))
