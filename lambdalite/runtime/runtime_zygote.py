@@ -59,12 +59,6 @@ class RuntimeZygote:
 
     def setup(self) -> None:
         sc.prctl(sc.PR_SET_PDEATHSIG, signal.SIGKILL)
-        # Every process forked below (version zygotes, sandboxes) inherits SCHED_BATCH: a
-        # sandbox woken by the platform's event then never preempts the server that
-        # wrote it, and runs when that vCPU next schedules or on an idle one. Preempting
-        # cost the server a context switch per invocation: at c=64 warm hello went from
-        # 4,227 to 4,782/s, the sandboxes' CPU per invoke from 104 to 75 µs (decision 0006).
-        os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
         if self.cfg.root_steps:
             root.build(self.cfg.root_steps, self.cfg.staging_dir)
             root.rewrite_sys_path(self.cfg.python_prefix, self.cfg.package_dir)
