@@ -19,6 +19,7 @@ class Footprint:
     sandbox_pss_kib: list[int]  # one per sandbox
     other_pss_kib: int  # zygotes and spares
     other_processes: int
+    sink_pss_kib: int = 0  # the log sink process (lambdalite/logs/sink.py)
 
 
 def _children_map() -> dict[int, list[int]]:
@@ -88,7 +89,11 @@ def footprint(server_pid: int) -> Footprint:
     sessions: dict[int, list[int]] = defaultdict(list)
     other = 0
     others = 0
+    sink = 0
     for pid in descendants(server_pid):
+        if _is_log_sink(pid):
+            sink += pss_kib(pid)
+            continue
         session = _session(pid)
         if session is None or session == own_session:
             other += pss_kib(pid)
@@ -103,7 +108,14 @@ def footprint(server_pid: int) -> Footprint:
         else:
             other += pss
             others += len(pids)
-    return Footprint(sorted(sandboxes), other, others)
+    return Footprint(sorted(sandboxes), other, others, sink)
+
+
+def _is_log_sink(pid: int) -> bool:
+    try:
+        return b"lambdalite.logs.sink" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
 
 
 def mem_available_kib() -> int:

@@ -419,7 +419,8 @@ def _measure(
         report.note(
             f"idle sandbox PSS measured with {len(fp.sandbox_pss_kib)} warm hello sandboxes "
             f"sharing one zygote; zygote + spares: {fp.other_processes} processes, "
-            f"{fp.other_pss_kib / 1024:.1f} MiB PSS in all"
+            f"{fp.other_pss_kib / 1024:.1f} MiB PSS in all; the log sink process "
+            f"{fp.sink_pss_kib / 1024:.1f} MiB"
         )
 
     # -- cold starts ----------------------------------------------------------------------
