@@ -174,7 +174,9 @@ def build_platform(settings: Settings, clock: Callable[[], float] = time.time) -
     # in its metrics as the log writer stores it (docs/decisions/0603, 0604).
     prices = PriceBook.load(settings.price_book)
     metrics = PlatformMetrics(settings.metrics_max_functions)
-    engine.logs.usage = UsageLedger(prices, [metrics.invocations.observe])
+    engine.logs.usage = UsageLedger(
+        prices, [metrics.invocations.observe], tally_observers=[metrics.invocations.apply]
+    )
     metrics.watch(engine_sources(engine, AsyncQueueProbe(db, clock)))
     async_invocations = AsyncInvocations.build(
         settings, db, functions, engine.invoker, queues, clock

@@ -81,7 +81,11 @@ class Engine:
         backend, warning = ZygoteBackend.for_this_host(network=policy)
         pool = SandboxPool(backend, keep_alive_s=settings.keep_alive_seconds)
         limiter = ConcurrencyLimiter(settings.account_concurrency)
-        sink = LogSink(settings.resolved_database_url) if settings.log_sink == "process" else None
+        sink = (
+            LogSink(settings.resolved_database_url, settings.price_book)
+            if settings.log_sink == "process"
+            else None
+        )
         logs = LogWriter(log_store, sink=sink)
         invoker = Invoker(
             functions, function_store, aliases, code, pool, limiter, logs, settings.region

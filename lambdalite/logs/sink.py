@@ -9,8 +9,14 @@ lower priority (`nice`), so under load the sandboxes, the server and its clients
 first and log storage takes what is left.
 
     LogWriter._write (a worker thread of the server)
-        --(now, n) + n pickled parts (events, usage rows)--> socketpair --> sink process
-        <------------------ None, or the error's text ------------------ LogStore.append
+        --(now, n) + n pickled parts (events, usage entries)--> socketpair --> sink
+        <-- (error text or None, the records' tallies, entries it could not price) --
+
+The sink also prices the usage records (UsageLedger.settle_compact, with the server's
+price book) and counts what they add to the metrics (`metrics.invocation_metrics.tally`),
+so the server's part of a flush is a tuple of plain values per invocation: pricing and
+counting there held the GIL for ~6 µs per invocation, and at c=64 its bursts doubled
+the p99 (decision 0007, "fourth round").
 
 One batch at a time (the LogWriter's flushes take turns), so the protocol is a request and
 its reply. The sink exits when the server's end of the socket closes, whatever ended the
@@ -18,7 +24,7 @@ server. A sink that died is started again for the next batch; the batch it was w
 reported failed and kept by the LogWriter for the next flush — if the sink died after its
 commit, those lines and usage records are stored twice (the one case that duplicates).
 
-    python -m lambdalite.logs.sink DATABASE_URL NICE   (started by LogSink, never by hand;
+    python -m lambdalite.logs.sink DATABASE_URL PRICE_BOOK NICE   (started by LogSink;
                                                        $LAMBDALITE_SINK_FD: its socket)
 """
 
@@ -42,6 +48,9 @@ from sqlalchemy import event
 from lambdalite.store.logs import StreamBatch
 
 if TYPE_CHECKING:
+    from lambdalite.metering.ledger import Compact, UsageLedger
+    from lambdalite.metering.record import UsageRecord
+    from lambdalite.metrics.invocation_metrics import Tallies
     from lambdalite.store.database import Database
 
 log = logging.getLogger(__name__)
@@ -59,20 +68,25 @@ class SinkError(Exception):
 
 
 class LogSink:
-    def __init__(self, database_url: str, nice: int = DEFAULT_NICE) -> None:
+    def __init__(
+        self, database_url: str, price_book: str = "aws", nice: int = DEFAULT_NICE
+    ) -> None:
         self._url = database_url
+        self._price_book = price_book
         self._nice = nice
         self._process: subprocess.Popen[bytes] | None = None
         self._socket: socket.socket | None = None
         self._lock = threading.Lock()
         self.starts = 0
+        # Usage entries the sink could not price (a bug of ours): dropped, and counted.
+        self.unpriced = 0
 
-    def append(
-        self, batches: Sequence[StreamBatch], now: int, usage_rows: Sequence[tuple[Any, ...]]
-    ) -> None:
-        """Store the batches and usage rows in one transaction (blocking: call it from a
-        worker thread). Raises SinkError if they were not stored."""
-        parts = _parts(batches, usage_rows)
+    def append(self, batches: Sequence[StreamBatch], now: int, usage: Sequence[Compact]) -> Tallies:
+        """Store the batches and the usage records of `usage` (compact entries, which
+        the sink prices) in one transaction (blocking: call it from a worker thread).
+        Returns what the records add to the metrics; raises SinkError if nothing was
+        stored."""
+        parts = _parts(batches, usage)
         with self._lock:
             sock = self._connected()
             try:
@@ -86,9 +100,12 @@ class LogSink:
             if reply is None:
                 self._stop()
                 raise SinkError("the log sink went away mid-batch")
-        error = pickle.loads(reply)
+        error, tallies, unpriced = pickle.loads(reply)
         if error is not None:
             raise SinkError(str(error))
+        self.unpriced += unpriced
+        result: Tallies = tallies
+        return result
 
     def close(self) -> None:
         with self._lock:
@@ -102,7 +119,7 @@ class LogSink:
         ours, theirs = socket.socketpair()
         try:
             self._process = subprocess.Popen(
-                [sys.executable, "-m", __name__, self._url, str(self._nice)],
+                [sys.executable, "-m", __name__, self._url, self._price_book, str(self._nice)],
                 pass_fds=(theirs.fileno(),),
                 stdin=subprocess.DEVNULL,
                 env={**os.environ, "LAMBDALITE_SINK_FD": str(theirs.fileno())},
@@ -126,9 +143,9 @@ class LogSink:
             self._process = None
 
 
-def _parts(batches: Sequence[StreamBatch], usage_rows: Sequence[tuple[Any, ...]]) -> list[bytes]:
+def _parts(batches: Sequence[StreamBatch], usage: Sequence[Compact]) -> list[bytes]:
     """The batch as pickled parts of at most PART_ITEMS items each: ("events", (account,
-    group, stream), events) and ("usage", None, rows). Sent whole in one pickle, a
+    group, stream), events) and ("usage", None, compact entries). Sent whole in one pickle, a
     flush held the GIL for milliseconds and, measured at c=1, gave p99 0.83-0.97 ms
     where parts give 0.51-0.55 ms."""
     parts: list[bytes] = []
@@ -138,9 +155,9 @@ def _parts(batches: Sequence[StreamBatch], usage_rows: Sequence[tuple[Any, ...]]
             chunk = list(events[start : start + PART_ITEMS])
             key = (batch.account_id, batch.log_group, batch.log_stream)
             parts.append(pickle.dumps(("events", key, chunk), protocol=pickle.HIGHEST_PROTOCOL))
-    for start in range(0, len(usage_rows), PART_ITEMS):
-        rows = list(usage_rows[start : start + PART_ITEMS])
-        parts.append(pickle.dumps(("usage", None, rows), protocol=pickle.HIGHEST_PROTOCOL))
+    for start in range(0, len(usage), PART_ITEMS):
+        chunk = list(usage[start : start + PART_ITEMS])
+        parts.append(pickle.dumps(("usage", None, chunk), protocol=pickle.HIGHEST_PROTOCOL))
     return parts
 
 
@@ -164,11 +181,16 @@ def _read_exact(sock: socket.socket, size: int) -> bytes | None:
     return b"".join(chunks)
 
 
-def _serve(sock: socket.socket, database_url: str) -> None:
+def _serve(sock: socket.socket, database_url: str, price_book: str) -> None:
     # Imported here: the server's side of this module needs none of it.
-    from lambdalite.metering.usage_store import UsageStore
+    from lambdalite.metering.ledger import UsageLedger
+    from lambdalite.metering.prices import PriceBook
+    from lambdalite.metering.usage_store import UsageStore, usage_row
+    from lambdalite.metrics.invocation_metrics import tally
     from lambdalite.store.database import Database
     from lambdalite.store.logs import LogStore
+
+    ledger = UsageLedger(PriceBook.load(price_book))
 
     db = Database(database_url)  # the server migrated it before starting us
     if db.is_sqlite:
@@ -181,7 +203,7 @@ def _serve(sock: socket.socket, database_url: str) -> None:
                 return  # the server closed its end, or died
             now, count = _HEAD.unpack(head)
             events: dict[tuple[str, str, str], list[tuple[int, str]]] = {}
-            rows: list[tuple[Any, ...]] = []
+            compacts: list[Compact] = []
             for _ in range(count):
                 frame = _read_frame(sock)
                 if frame is None:
@@ -190,17 +212,21 @@ def _serve(sock: socket.socket, database_url: str) -> None:
                 if kind == "events":
                     events.setdefault(key, []).extend(items)
                 else:
-                    rows.extend(items)
+                    compacts.extend(items)
             error: str | None = None
+            tallies: Tallies | None = None
+            records, unpriced = _settle(ledger, compacts)
             try:
+                rows = [usage_row(record) for record in records]
                 store.append(
                     [StreamBatch(*key, stream_events) for key, stream_events in events.items()],
                     now,
                     also=functools.partial(UsageStore.insert_rows_in, rows=rows) if rows else None,
                 )
+                tallies = tally(records)
             except Exception as exc:  # reported to the server, which keeps the batch
                 error = f"{type(exc).__name__}: {exc}"
-            reply = pickle.dumps(error)
+            reply = pickle.dumps((error, tallies, unpriced), protocol=pickle.HIGHEST_PROTOCOL)
             sock.sendall(_LENGTH.pack(len(reply)) + reply)
     finally:
         db.dispose()
@@ -217,12 +243,26 @@ def _commit_without_fsync(db: Database) -> None:
         dbapi_conn.execute("PRAGMA synchronous=NORMAL")
 
 
+def _settle(ledger: UsageLedger, compacts: list[Compact]) -> tuple[list[UsageRecord], int]:
+    """The priced records, and how many entries could not be priced (a bug of ours):
+    those are dropped rather than failing, and retrying forever, every batch after."""
+    records = []
+    unpriced = 0
+    for entry in compacts:
+        try:
+            records.append(ledger.settle_compact([entry])[0])
+        except Exception:
+            log.exception("could not price usage entry %r", entry)
+            unpriced += 1
+    return records, unpriced
+
+
 def main() -> None:
-    database_url, nice = sys.argv[1], int(sys.argv[2])
+    database_url, price_book, nice = sys.argv[1], sys.argv[2], int(sys.argv[3])
     os.nice(nice)
     sock = socket.socket(fileno=int(os.environ["LAMBDALITE_SINK_FD"]))
     with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-        _serve(sock, database_url)
+        _serve(sock, database_url, price_book)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """UsageRecord: what one invocation used, as the REPORT line says it, priced.
 
 The Invoker does not build records: it appends a `UsageEntry` (a plain tuple of what it
-already holds) and the log writer's worker thread turns entries into records later, so
+already holds) and the log sink's process (or the log writer's thread) turns entries
+into records later, so
 the invoke path pays for a tuple, not for a dataclass, Decimal arithmetic and a price
 lookup (decision 0006: every microsecond there was fought for).
 """

@@ -72,6 +72,17 @@ class _Tally:
         self.inits: list[float] = []
         self.phases: list[tuple[str, float]] = []
 
+    def merge(self, other: _Tally) -> None:
+        for trigger, count in other.invocations.items():
+            self.invocations[trigger] = self.invocations.get(trigger, 0) + count
+        for name in ("errors", "timeouts", "oom", "throttles", "cold", "warm"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.gb_seconds += other.gb_seconds
+        self.cost += other.cost
+        self.durations += other.durations
+        self.inits += other.inits
+        self.phases += other.phases
+
     def add(self, r: UsageRecord) -> None:
         outcome = r.outcome
         if outcome is Outcome.THROTTLED:
@@ -103,6 +114,23 @@ class _Tally:
         ):
             if ms is not None:
                 self.phases.append((phase, ms / 1000))
+
+
+# Per (account id, function name): what a batch of usage records adds to the metrics.
+Tallies = dict[tuple[str, str], _Tally]
+
+
+def tally(records: Sequence[UsageRecord]) -> Tallies:
+    """The records' counts per function, before any label budget: plain data that can
+    travel between processes."""
+    tallies: Tallies = {}
+    for record in records:
+        key = (record.account_id, record.function_name)
+        counted = tallies.get(key)
+        if counted is None:
+            counted = tallies[key] = _Tally()
+        counted.add(record)
+    return tallies
 
 
 class InvocationMetrics:
@@ -176,17 +204,23 @@ class InvocationMetrics:
         """Count settled usage records (the UsageLedger calls this once per record).
         Counts are tallied per series first: a batch costs one increment per series
         and counter, not one per record."""
+        self.apply(tally(records))
+
+    def apply(self, tallies: Tallies) -> None:
+        """Count tallies made by `tally` (here, or in the log sink's process, which
+        settles the records and sends back only these: decision 0007)."""
         with self._lock:
-            tallies: dict[Key, _Tally] = {}
+            merged: dict[Key, _Tally] = {}
             labels = self.budget.labels
-            for record in records:
-                key = labels(record.account_id, record.function_name)
-                tally = tallies.get(key)
-                if tally is None:
-                    tally = tallies[key] = _Tally()
-                tally.add(record)
-            for key, tally in tallies.items():
-                self._apply(self._series.get(key) or self._new_series(key), key, tally)
+            for (account, function), counted in tallies.items():
+                key = labels(account, function)
+                into = merged.get(key)
+                if into is None:
+                    merged[key] = counted
+                else:
+                    into.merge(counted)
+            for key, counted in merged.items():
+                self._apply(self._series.get(key) or self._new_series(key), key, counted)
 
     def _apply(self, series: _Series, key: Key, tally: _Tally) -> None:
         for trigger, count in tally.invocations.items():

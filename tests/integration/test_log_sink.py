@@ -11,7 +11,9 @@ import pytest
 
 from lambdalite.logs.sink import PART_ITEMS, LogSink
 from lambdalite.logs.writer import LogWriter
+from lambdalite.metering.ledger import UsageLedger
 from lambdalite.metering.usage_store import UsageStore
+from lambdalite.metrics.invocation_metrics import Tallies
 from lambdalite.sandbox.spec import InvocationOutcome
 from lambdalite.store.database import Database
 from lambdalite.store.logs import LogStore
@@ -142,6 +144,44 @@ async def test_a_sink_that_dies_mid_flush_fails_it_and_the_next_flush_stores_it(
             "first\n",
             "second\n",
         ]
+    finally:
+        writer.close()
+
+
+async def test_the_sink_prices_the_records_and_counts_them_for_the_metrics_once(
+    tmp_path: Path,
+) -> None:
+    # Unmigrated at first: the first flush fails, and nothing may be counted until the
+    # records are stored.
+    db = Database(f"sqlite:///{tmp_path / 'metrics.db'}")
+    seen: list[Tallies] = []
+    sink = LogSink(db.url, "aws")
+    writer = LogWriter(LogStore(db), sink=sink, usage=UsageLedger(tally_observers=[seen.append]))
+    try:
+        for i in range(3):
+            outcome = InvocationOutcome(f"rid-{i}", b"{}", duration_ms=1.5)
+            writer.usage.add(entry(outcome, f"rid-{i}"))
+        writer.usage.add(entry(None, "throttled"))
+        with pytest.raises(Exception, match=r"no such table"):
+            await writer.run_once()
+        assert seen == []
+        db.migrate()
+        await writer.run_once()
+        assert len(seen) == 1
+        (key, counted), *others = seen[0].items()
+        assert key == ("123456789012", "fn") and not others
+        assert counted.invocations == {"api": 3} and counted.throttles == 1
+        assert counted.durations == [0.0015] * 3
+        stored = UsageStore(db).by_request("rid-0")[0]
+        # Priced by the sink with the aws book: the same as the server's ledger prices it.
+        assert (
+            stored.cost
+            == UsageLedger()
+            .record(entry(InvocationOutcome("rid-0", b"{}", duration_ms=1.5), "rid-0"))
+            .cost
+        )
+        await writer.run_once()
+        assert len(seen) == 1  # nothing new, nothing counted twice
     finally:
         writer.close()
 
