@@ -139,7 +139,8 @@ def machine() -> list[str]:
         f"lambdalite {revision}",
         f"CPU: {cpu}, {os.cpu_count()} vCPU; RAM {mem_gib:.0f} GiB; cgroup {cgroup}",
         f"Kernel: Linux {platform.release()}; Python {platform.python_version()}",
-        f"Load generator: {generator} (1 thread, keep-alive, 127.0.0.1)",
+        f"Load generator: {generator} (1 thread, keep-alive, 127.0.0.1) at c>1; "
+        "a blocking Python client at c=1",
         f"Run: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
     ]
 
