@@ -24,8 +24,9 @@ server. A sink that died is started again for the next batch; the batch it was w
 reported failed and kept by the LogWriter for the next flush — if the sink died after its
 commit, those lines and usage records are stored twice (the one case that duplicates).
 
-    python -m lambdalite.logs.sink DATABASE_URL PRICE_BOOK NICE   (started by LogSink;
-                                                       $LAMBDALITE_SINK_FD: its socket)
+    python -m lambdalite.logs.sink NICE      (started by LogSink, which passes the socket,
+                                              the database URL and the price book in
+                                              $LAMBDALITE_SINK_FD, _DATABASE_URL, _PRICE_BOOK)
 """
 
 from __future__ import annotations
@@ -119,10 +120,17 @@ class LogSink:
         ours, theirs = socket.socketpair()
         try:
             self._process = subprocess.Popen(
-                [sys.executable, "-m", __name__, self._url, self._price_book, str(self._nice)],
+                [sys.executable, "-m", __name__, str(self._nice)],
                 pass_fds=(theirs.fileno(),),
                 stdin=subprocess.DEVNULL,
-                env={**os.environ, "LAMBDALITE_SINK_FD": str(theirs.fileno())},
+                # In the environment, not argv: a PostgreSQL URL may hold a password, and
+                # any local user can read another's command line, not its environment.
+                env={
+                    **os.environ,
+                    "LAMBDALITE_SINK_FD": str(theirs.fileno()),
+                    "LAMBDALITE_SINK_DATABASE_URL": self._url,
+                    "LAMBDALITE_SINK_PRICE_BOOK": self._price_book,
+                },
             )
         finally:
             theirs.close()
@@ -217,14 +225,21 @@ def _serve(sock: socket.socket, database_url: str, price_book: str) -> None:
             tallies: Tallies | None = None
             records, unpriced = _settle(ledger, compacts)
             try:
+                # Before the commit: a failure after it would have the server store the
+                # batch again.
+                tallies = tally(records)
+            except Exception:  # a bug of ours: the metrics miss these, the store does not
+                log.exception("could not tally %d usage records", len(records))
+                tallies = {}
+            try:
                 rows = [usage_row(record) for record in records]
                 store.append(
                     [StreamBatch(*key, stream_events) for key, stream_events in events.items()],
                     now,
                     also=functools.partial(UsageStore.insert_rows_in, rows=rows) if rows else None,
                 )
-                tallies = tally(records)
             except Exception as exc:  # reported to the server, which keeps the batch
+                tallies = None
                 error = f"{type(exc).__name__}: {exc}"
             reply = pickle.dumps((error, tallies, unpriced), protocol=pickle.HIGHEST_PROTOCOL)
             sock.sendall(_LENGTH.pack(len(reply)) + reply)
@@ -258,9 +273,10 @@ def _settle(ledger: UsageLedger, compacts: list[Compact]) -> tuple[list[UsageRec
 
 
 def main() -> None:
-    database_url, price_book, nice = sys.argv[1], sys.argv[2], int(sys.argv[3])
-    os.nice(nice)
-    sock = socket.socket(fileno=int(os.environ["LAMBDALITE_SINK_FD"]))
+    os.nice(int(sys.argv[1]))
+    database_url = os.environ.pop("LAMBDALITE_SINK_DATABASE_URL")
+    price_book = os.environ.pop("LAMBDALITE_SINK_PRICE_BOOK")
+    sock = socket.socket(fileno=int(os.environ.pop("LAMBDALITE_SINK_FD")))
     with contextlib.suppress(BrokenPipeError, ConnectionResetError):
         _serve(sock, database_url, price_book)
 

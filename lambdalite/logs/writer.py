@@ -123,7 +123,12 @@ class LogWriter:
             except Exception:
                 usage.unstored_compact(compacts)
                 raise
-            usage.tallied(tallies)
+            # Stored: whatever happens now must not fail the flush (it would be retried,
+            # and its lines stored twice).
+            try:
+                usage.tallied(tallies)
+            except Exception:  # a bug of ours in the metrics
+                log.exception("could not count %d functions' usage in the metrics", len(tallies))
             if self._sink.unpriced:
                 usage.count_shed(self._sink.unpriced)
                 self._sink.unpriced = 0
