@@ -10,6 +10,7 @@ can observe is the same: its module globals and /tmp persist across warm invocat
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import logging
@@ -145,8 +146,15 @@ def serve(channel: socket.socket, handler_name: str, pre: Precompiled | None = N
             # context switch per invocation: at c=64 warm hello went from 4,227 to
             # 4,782/s, the sandboxes' CPU per invoke from 104 to 75 µs (decision 0006).
             # Not before: a cold start's first invocation waited ~0.7 ms more for a CPU.
-            os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
+            _run_as_batch()
             batch = True
+
+
+def _run_as_batch() -> None:
+    # Linux only (the rlimits-only fallback may run elsewhere); a refusal changes nothing.
+    if hasattr(os, "SCHED_BATCH"):
+        with contextlib.suppress(OSError):
+            os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
 
 
 __all__ = ["FaultError", "serve"]
