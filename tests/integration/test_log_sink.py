@@ -41,6 +41,10 @@ def alive(pid: int) -> bool:
     return True
 
 
+def command_line(pid: int) -> bytes:
+    return Path(f"/proc/{pid}/cmdline").read_bytes()
+
+
 def sink_pid(sink: LogSink) -> int:
     assert sink._process is not None
     return sink._process.pid
@@ -61,7 +65,7 @@ async def test_lines_and_usage_records_are_stored_by_the_sink_process(db: Databa
         assert await writer.run_once() == PART_ITEMS * 2 + 6
         assert sink_pid(sink) != os.getpid()
         # A PostgreSQL URL may hold a password: never on the sink's command line.
-        assert db.url.encode() not in Path(f"/proc/{sink_pid(sink)}/cmdline").read_bytes()
+        assert db.url.encode() not in command_line(sink_pid(sink))
         store = LogStore(db)
         events = store.events(ACCOUNT, "/aws/lambda/fn", "stream-a")
         assert [e.message for e in events][:2] == ["line 0\n", "line 1\n"]
