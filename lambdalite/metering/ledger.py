@@ -114,7 +114,11 @@ class UsageLedger:
     # -- settled by the log sink's process (decision 0007, "fourth round") ----------------
     def compact_for_sink(self, entries: Sequence[UsageEntry]) -> list[Compact]:
         """Entries as plain values for the sink, after any a failed batch handed back."""
-        compacts = [compact(entry) for entry in entries]
+        try:
+            compacts = [compact(entry) for entry in entries]
+        except Exception:  # a bug of ours; the entries are gone, but counted (as `settle`)
+            self.count_shed(len(entries))
+            raise
         with self._lock:
             unstored, self._unstored_compact = self._unstored_compact, []
         return unstored + compacts
