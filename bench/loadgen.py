@@ -314,9 +314,9 @@ def _blocking_client(port: int, wire: bytes, duration_s: float, max_requests: in
             if began >= deadline:
                 break
             sock.sendall(wire)
-            ok = _read_response(sock)
+            head, _ = read_response(sock)
             latencies.append(clock() - began)
-            errors += not ok
+            errors += not head.startswith("HTTP/1.1 2")
     finally:
         gc.enable()
         sock.close()
@@ -333,28 +333,27 @@ def _blocking_client(port: int, wire: bytes, duration_s: float, max_requests: in
     )
 
 
-def _read_response(sock: socket.socket) -> bool:
-    """Read one whole response (by Content-Length); True if it was a 2xx."""
-    buffer = b""
-    while True:
-        chunk = sock.recv(65536)
-        if not chunk:
-            raise ConnectionError("the server closed the connection")
-        buffer += chunk
-        end = buffer.find(b"\r\n\r\n")
-        if end < 0:
-            continue
-        head = buffer[:end].lower()
-        length = 0
-        for line in head.split(b"\r\n")[1:]:
-            if line.startswith(b"content-length:"):
-                length = int(line.split(b":", 1)[1])
-        while len(buffer) < end + 4 + length:
-            more = sock.recv(65536)
-            if not more:
-                raise ConnectionError("the server closed the connection")
-            buffer += more
-        return head.startswith(b"http/1.1 2")
+def read_response(sock: socket.socket) -> tuple[str, bytes]:
+    """One whole response from a blocking socket: its head (status line and headers) and
+    its body, read by Content-Length."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += _recv(sock)
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        if line.lower().startswith(b"content-length:"):
+            length = int(line.split(b":", 1)[1])
+    while len(body) < length:
+        body += _recv(sock)
+    return head.decode("latin-1"), body[:length]
+
+
+def _recv(sock: socket.socket) -> bytes:
+    chunk = sock.recv(65536)
+    if not chunk:
+        raise ConnectionError("the server closed the connection")
+    return chunk
 
 
 def main() -> None:

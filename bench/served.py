@@ -28,7 +28,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from bench.loadgen import RawRequest
+from bench.loadgen import RawRequest, read_response
 
 ROOT_KEY = "AKIALAMBDALITEBENCH1"
 ROOT_SECRET = "lambdalite-bench-secret-0123456789abcdef"
@@ -112,26 +112,14 @@ class Connection:
     def _send(self, wire: bytes) -> Response:
         started = time.perf_counter_ns()
         self.sock.sendall(wire)
-        data = b""
-        while b"\r\n\r\n" not in data:
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                raise ConnectionError("server closed the connection")
-            data += chunk
-        head, _, rest = data.partition(b"\r\n\r\n")
-        lines = head.decode("latin-1").split("\r\n")
+        head, body = read_response(self.sock)
+        elapsed = (time.perf_counter_ns() - started) / 1e6
+        lines = head.split("\r\n")
         headers = {}
         for line in lines[1:]:
             name, _, value = line.partition(":")
             headers[name.strip().lower()] = value.strip()
-        length = int(headers.get("content-length", "0"))
-        while len(rest) < length:
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                raise ConnectionError("server closed the connection")
-            rest += chunk
-        elapsed = (time.perf_counter_ns() - started) / 1e6
-        return Response(int(lines[0].split()[1]), headers, rest[:length], elapsed)
+        return Response(int(lines[0].split()[1]), headers, body, elapsed)
 
     def close(self) -> None:
         self.sock.close()

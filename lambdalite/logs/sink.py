@@ -42,17 +42,15 @@ import subprocess
 import sys
 import threading
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from sqlalchemy import event
-
+from lambdalite.runtime.protocol import ChannelClosed, recv_exact
 from lambdalite.store.logs import StreamBatch
 
 if TYPE_CHECKING:
     from lambdalite.metering.ledger import Compact, UsageLedger
     from lambdalite.metering.record import UsageRecord
     from lambdalite.metrics.invocation_metrics import Tallies
-    from lambdalite.store.database import Database
 
 log = logging.getLogger(__name__)
 
@@ -79,13 +77,14 @@ class LogSink:
         self._socket: socket.socket | None = None
         self._lock = threading.Lock()
         self.starts = 0
-        # Usage entries the sink could not price (a bug of ours): dropped, and counted.
-        self.unpriced = 0
 
-    def append(self, batches: Sequence[StreamBatch], now: int, usage: Sequence[Compact]) -> Tallies:
+    def append(
+        self, batches: Sequence[StreamBatch], now: int, usage: Sequence[Compact]
+    ) -> tuple[Tallies, int]:
         """Store the batches and the usage records of `usage` (compact entries, which
         the sink prices) in one transaction (blocking: call it from a worker thread).
-        Returns what the records add to the metrics; raises SinkError if nothing was
+        Returns what the records add to the metrics, and how many entries it could not
+        price (a bug of ours: dropped, to be counted); raises SinkError if nothing was
         stored."""
         parts = _parts(batches, usage)
         with self._lock:
@@ -95,18 +94,13 @@ class LogSink:
                 for part in parts:
                     sock.sendall(_LENGTH.pack(len(part)) + part)
                 reply = _read_frame(sock)
-            except OSError as exc:
+            except (OSError, ChannelClosed) as exc:
                 self._stop()
-                raise SinkError(f"the log sink went away: {exc}") from exc
-            if reply is None:
-                self._stop()
-                raise SinkError("the log sink went away mid-batch")
+                raise SinkError(f"the log sink went away mid-batch: {exc!r}") from exc
         error, tallies, unpriced = pickle.loads(reply)
         if error is not None:
             raise SinkError(str(error))
-        self.unpriced += unpriced
-        result: Tallies = tallies
-        return result
+        return tallies, unpriced
 
     def close(self) -> None:
         with self._lock:
@@ -169,24 +163,10 @@ def _parts(batches: Sequence[StreamBatch], usage: Sequence[Compact]) -> list[byt
     return parts
 
 
-def _read_frame(sock: socket.socket) -> bytes | None:
-    """One length-prefixed frame, or None at EOF."""
-    head = _read_exact(sock, _LENGTH.size)
-    if head is None:
-        return None
-    (length,) = _LENGTH.unpack(head)
-    return _read_exact(sock, length)
-
-
-def _read_exact(sock: socket.socket, size: int) -> bytes | None:
-    chunks: list[bytes] = []
-    while size:
-        chunk = sock.recv(min(size, 1 << 20))
-        if not chunk:
-            return None
-        chunks.append(chunk)
-        size -= len(chunk)
-    return b"".join(chunks)
+def _read_frame(sock: socket.socket) -> bytes:
+    """One length-prefixed frame; ChannelClosed at EOF."""
+    (length,) = _LENGTH.unpack(recv_exact(sock, _LENGTH.size))
+    return recv_exact(sock, length)
 
 
 def _serve(sock: socket.socket, database_url: str, price_book: str) -> None:
@@ -200,23 +180,19 @@ def _serve(sock: socket.socket, database_url: str, price_book: str) -> None:
 
     ledger = UsageLedger(PriceBook.load(price_book))
 
-    db = Database(database_url)  # the server migrated it before starting us
-    if db.is_sqlite:
-        _commit_without_fsync(db)
+    # The server migrated it before starting us. No fsync per commit: an fsync per flush
+    # cost warm c=1 p99 ~20 % on the benchmark VM, and the last flush interval's lines
+    # are already lost in a crash (they wait in the server's memory).
+    db = Database(database_url, fsync_commits=False)
     store = LogStore(db)
     try:
         while True:
-            head = _read_exact(sock, _HEAD.size)
-            if head is None:
-                return  # the server closed its end, or died
-            now, count = _HEAD.unpack(head)
+            # ChannelClosed when the server closes its end or dies: main() returns.
+            now, count = _HEAD.unpack(recv_exact(sock, _HEAD.size))
             events: dict[tuple[str, str, str], list[tuple[int, str]]] = {}
             compacts: list[Compact] = []
             for _ in range(count):
-                frame = _read_frame(sock)
-                if frame is None:
-                    return
-                kind, key, items = pickle.loads(frame)
+                kind, key, items = pickle.loads(_read_frame(sock))
                 if kind == "events":
                     events.setdefault(key, []).extend(items)
                 else:
@@ -247,17 +223,6 @@ def _serve(sock: socket.socket, database_url: str, price_book: str) -> None:
         db.dispose()
 
 
-def _commit_without_fsync(db: Database) -> None:
-    """synchronous=NORMAL on the sink's SQLite connections: in WAL mode a commit is then
-    safe against any process crash and only a power loss or kernel crash can undo the
-    last ones. The log writer already buffers the last flush interval in memory (lost in
-    a crash, decision 0007); an fsync per flush cost c=1 p99 ~20 % on the benchmark VM."""
-
-    @event.listens_for(db.engine, "connect")
-    def _normal(dbapi_conn: Any, _record: Any) -> None:
-        dbapi_conn.execute("PRAGMA synchronous=NORMAL")
-
-
 def _settle(ledger: UsageLedger, compacts: list[Compact]) -> tuple[list[UsageRecord], int]:
     """The priced records, and how many entries could not be priced (a bug of ours):
     those are dropped rather than failing, and retrying forever, every batch after."""
@@ -277,7 +242,7 @@ def main() -> None:
     database_url = os.environ.pop("LAMBDALITE_SINK_DATABASE_URL")
     price_book = os.environ.pop("LAMBDALITE_SINK_PRICE_BOOK")
     sock = socket.socket(fileno=int(os.environ.pop("LAMBDALITE_SINK_FD")))
-    with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+    with contextlib.suppress(ChannelClosed, BrokenPipeError, ConnectionResetError):
         _serve(sock, database_url, price_book)
 
 

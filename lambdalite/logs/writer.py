@@ -119,7 +119,7 @@ class LogWriter:
             # cost a tuple of plain values each (decision 0007, "fourth round").
             compacts = usage.compact_for_sink(entries)
             try:
-                tallies = self._sink.append(batches, now, compacts)
+                tallies, unpriced = self._sink.append(batches, now, compacts)
             except Exception:
                 usage.unstored_compact(compacts)
                 raise
@@ -129,9 +129,8 @@ class LogWriter:
                 usage.tallied(tallies)
             except Exception:  # a bug of ours in the metrics
                 log.exception("could not count %d functions' usage in the metrics", len(tallies))
-            if self._sink.unpriced:
-                usage.count_shed(self._sink.unpriced)
-                self._sink.unpriced = 0
+            if unpriced:
+                usage.count_shed(unpriced)
             return
         records = usage.settle(entries)
         if not records:

@@ -60,7 +60,8 @@ def decode(kind: int, meta_len: int, rest: bytes) -> tuple[Kind, dict[str, Any],
     return Kind(kind), meta, rest[meta_len:]
 
 
-def _recv_exact(sock: socket.socket, size: int) -> bytes:
+def recv_exact(sock: socket.socket, size: int) -> bytes:
+    """Exactly `size` bytes from a blocking socket; ChannelClosed at EOF."""
     chunks: list[bytes] = []
     while size:
         chunk = sock.recv(min(size, 1 << 20))
@@ -79,13 +80,13 @@ def recv_frame(sock: socket.socket) -> tuple[Kind, dict[str, Any], bytes]:
     if not data:
         raise ChannelClosed()
     if len(data) < HEADER.size:
-        data += _recv_exact(sock, HEADER.size - len(data))
+        data += recv_exact(sock, HEADER.size - len(data))
     length, kind, meta_len = HEADER.unpack_from(data)
     if length > MAX_FRAME or meta_len > length:
         raise ChannelClosed(f"corrupt frame header ({length}, {meta_len})")
     end = HEADER.size + length
     if len(data) < end:
-        data += _recv_exact(sock, end - len(data))
+        data += recv_exact(sock, end - len(data))
     elif len(data) > end:
         raise ChannelClosed("the platform sent a frame before this one was answered")
     return decode(kind, meta_len, data[HEADER.size :])

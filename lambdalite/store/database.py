@@ -27,10 +27,13 @@ Insert = SqliteInsert | PgInsert
 class Database:
     """Owns the engine; hands out read and write transactions."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, fsync_commits: bool = True) -> None:
+        """`fsync_commits=False` (SQLite): a commit is safe against any process crash
+        but a power loss may undo the last ones (synchronous=NORMAL in WAL mode); only
+        for what is not under "accepted means durable" (the log sink, decision 0007)."""
         self.url = url
         self.is_sqlite = make_url(url).get_backend_name() == "sqlite"
-        self.engine: Engine = _create_engine(url, self.is_sqlite)
+        self.engine: Engine = _create_engine(url, self.is_sqlite, fsync_commits)
 
     @property
     def kind(self) -> str:
@@ -70,7 +73,7 @@ class Database:
         self.engine.dispose()
 
 
-def _create_engine(url: str, is_sqlite: bool) -> Engine:
+def _create_engine(url: str, is_sqlite: bool, fsync_commits: bool) -> Engine:
     if not is_sqlite:
         return create_engine(url, pool_pre_ping=True, future=True)
     path = make_url(url).database
@@ -86,7 +89,7 @@ def _create_engine(url: str, is_sqlite: bool) -> Engine:
         # WAL: readers never block the writer. synchronous=FULL: a commit is fsync'd
         # before it returns, which "accepted means durable" relies on (docs/decisions).
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute(f"PRAGMA synchronous={'FULL' if fsync_commits else 'NORMAL'}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()

@@ -200,3 +200,13 @@ async def test_closing_the_writer_ends_the_sink_process(db: Database) -> None:
     pid = sink_pid(sink)
     writer.close()
     assert not alive(pid)
+
+
+def test_only_the_sink_commits_without_fsync(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'sync.db'}"
+    # 2 = FULL (the server: "accepted means durable"), 1 = NORMAL (the log sink's).
+    for fsync, level in ((True, 2), (False, 1)):
+        db = Database(url, fsync_commits=fsync)
+        with db.read() as conn:
+            assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == level
+        db.dispose()
