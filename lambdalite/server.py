@@ -11,6 +11,7 @@ import gc
 import logging
 import secrets
 import signal
+import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -36,6 +37,7 @@ from lambdalite.api.fast_invoke import InvokeFastPath
 from lambdalite.api.function_urls import FunctionUrlsApi
 from lambdalite.api.functions import FunctionsApi
 from lambdalite.api.invoke import InvokeApi
+from lambdalite.api.invoke_protocol import protocol_for
 from lambdalite.api.json_protocol import JsonProtocolApi
 from lambdalite.api.layers_api import LayerAdminApi, LayersApi
 from lambdalite.api.logs_api import LogsApi
@@ -91,6 +93,8 @@ from lambdalite.streams.streams import Streams
 from lambdalite.urls import FunctionUrls
 
 log = logging.getLogger("lambdalite")
+# uvicorn.run's exit status when the server could not start (uvicorn.main.STARTUP_FAILURE).
+_STARTUP_FAILURE = 3
 
 
 @dataclass
@@ -103,6 +107,8 @@ class Platform:
     queues: QueueService
     engine: Engine
     app: Starlette
+    # A synchronous Invoke of a plain name skips the ASGI app (fast_invoke.py).
+    fast_path: InvokeFastPath
     async_invocations: AsyncInvocations | None = None
     mappings: MappingService | None = None
     pollers: PollerSupervisor | None = None
@@ -113,6 +119,18 @@ class Platform:
     streams: Streams | None = None
     layers: Layers | None = None
     idle_poll: IdlePoll = field(default_factory=IdlePoll)
+
+    def server_config(self, host: str, port: int, **options: Any) -> uvicorn.Config:
+        """uvicorn's configuration for this platform: its app, on uvloop, with the
+        HTTP protocol that serves the Invoke fast path (invoke_protocol.py)."""
+        return uvicorn.Config(
+            self.app,
+            host=host,
+            port=port,
+            loop="uvloop",
+            http=protocol_for(self.fast_path),
+            **options,
+        )
 
     def close(self) -> None:
         self.db.dispose()
@@ -323,13 +341,6 @@ def build_platform(settings: Settings, clock: Callable[[], float] = time.time) -
         function_urls=function_urls.app,
         routes=own_routes,
     )
-    # A synchronous Invoke of a plain name skips the general API (fast_invoke.py).
-    app.add_middleware(
-        InvokeFastPath,
-        auth=auth,
-        invoke=invoke_api,
-        max_payload_bytes=settings.max_sync_payload_bytes,
-    )
     return Platform(
         settings,
         db,
@@ -339,6 +350,7 @@ def build_platform(settings: Settings, clock: Callable[[], float] = time.time) -
         queues,
         engine,
         app,
+        InvokeFastPath(auth, invoke_api, settings.max_sync_payload_bytes),
         async_invocations,
         mappings=mappings,
         pollers=pollers,
@@ -371,15 +383,13 @@ def serve(settings: Settings) -> None:
     idle_note = platform.idle_poll.apply(poll_us) if poll_us is not None else None
     _announce(platform, idle_note)
     try:
-        uvicorn.run(
-            platform.app,
-            host=settings.host,
-            port=settings.port,
-            loop="uvloop",
-            http="httptools",
-            log_level="warning",
-            timeout_graceful_shutdown=10,
+        config = platform.server_config(
+            settings.host, settings.port, log_level="warning", timeout_graceful_shutdown=10
         )
+        server = uvicorn.Server(config)
+        server.run()
+        if not server.started:  # as uvicorn.run: the port was taken, say
+            sys.exit(_STARTUP_FAILURE)
     finally:
         platform.idle_poll.restore()
         platform.close()

@@ -35,11 +35,21 @@ def render(reply: Reply, default_status: int, request_id: str) -> Response:
 
 
 def error_response(error: ApiError, request_id: str) -> Response:
-    headers = {"x-amzn-RequestId": request_id, "x-amzn-ErrorType": error.error_type}
-    content = json.dumps(error.body()).encode()
     return Response(
-        content, status_code=error.status, headers=headers, media_type="application/json"
+        error_body(error),
+        status_code=error.status,
+        headers=error_headers(error, request_id),
+        media_type="application/json",
     )
+
+
+def error_headers(error: ApiError, request_id: str) -> dict[str, str]:
+    """An error's headers but its Content-Type (application/json) and -Length."""
+    return {"x-amzn-RequestId": request_id, "x-amzn-ErrorType": error.error_type}
+
+
+def error_body(error: ApiError) -> bytes:
+    return json.dumps(error.body()).encode()
 
 
 def internal_error(exc: BaseException, request_id: str) -> Response:

@@ -106,7 +106,7 @@ def example_server(
     if platform.engine.network_warning:
         platform.close()
         pytest.skip(f"sandboxes have no network here: {platform.engine.network_warning}")
-    config = uvicorn.Config(platform.app, host=HOST, port=port, log_level="warning", lifespan="on")
+    config = platform.server_config(HOST, port, log_level="warning", lifespan="on")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

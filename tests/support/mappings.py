@@ -99,9 +99,7 @@ def start_clocked_server(
         event_source_reconcile_seconds=0,  # the tests drive every round
     )
     platform = build_platform(settings, clock=clock)
-    config = uvicorn.Config(
-        platform.app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"
-    )
+    config = platform.server_config("127.0.0.1", port, log_level="warning", lifespan="on")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -86,9 +86,7 @@ def start_server(
         port=port, data_dir=data_dir, database_url=database_url, **{**keys, **overrides}
     )
     platform = build_platform(settings)
-    config = uvicorn.Config(
-        platform.app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"
-    )
+    config = platform.server_config("127.0.0.1", port, log_level="warning", lifespan="on")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
