@@ -130,8 +130,8 @@ def serve(channel: socket.socket, handler_name: str, pre: Precompiled | None = N
     # Wait for each event in poll(), then read it. A task asleep in recv() on a Unix
     # socket is woken by any wake-up of the socket's queue, and the platform's read of
     # the answer just sent frees its buffer, which is one ("write space"): a second,
-    # empty wake-up and two context switches per invocation, on the server's CPU time
-    # too. poll()'s wait only wakes for what it asked, POLLIN (decision 0009).
+    # empty wake-up per invocation, two more context switches of the sandbox's CPU
+    # time. poll()'s wait only wakes for what it asked, POLLIN (decision 0009).
     next_event = select.poll()
     next_event.register(channel, select.POLLIN)
     while True:
