@@ -104,8 +104,8 @@ class InvokeHttpProtocol(HttpToolsProtocol):
 
     async def _serve(self, cycle: _FastCycle) -> None:
         answer = await self.fast_path.answer(cycle.request, bytes(cycle.body))
-        if cycle.disconnected:
-            return
+        if cycle.disconnected or self.transport.is_closing():
+            return  # the client went away (or a malformed request behind this one)
         if self.flow.write_paused:
             await self.flow.drain()
         self.transport.write(answer.encode(self.server_state.default_headers, cycle.keep_alive))
