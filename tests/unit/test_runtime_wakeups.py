@@ -8,6 +8,7 @@ runtime waits in poll() for POLLIN instead (bootstrap.serve)."""
 from __future__ import annotations
 
 import os
+import select
 import socket
 import subprocess
 import sys
@@ -41,8 +42,10 @@ def test_reading_an_answer_does_not_wake_the_waiting_runtime(tmp_path: Path) -> 
         for n in range(5):
             meta = {"requestId": f"r{n}", "deadlineMs": 2**42, "invokedFunctionArn": "a"}
             protocol.send_frame(platform, Kind.INVOKE, meta, b'{"n": %d}' % n)
-            # The answer is sent; let the runtime fall asleep waiting for the next event
-            # before the platform reads it.
+            # Once the answer is there to read, let the runtime fall asleep waiting for
+            # the next event before the platform reads it. (Asleep before the answer
+            # could mean not yet woken for the event.)
+            assert select.select([platform], [], [], 10)[0], "no answer"
             asleep = _asleep(runtime.pid)
             kind, _, body = protocol.recv_frame(platform)
             assert (kind, body) == (Kind.RESPONSE, b'{"n": %d}' % n)
