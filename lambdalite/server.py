@@ -21,6 +21,7 @@ from typing import Any
 import uvicorn
 from starlette.applications import Starlette
 from starlette.routing import Route
+from uvicorn.config import STARTUP_FAILURE
 
 from lambdalite import __version__
 from lambdalite.api.admin import AdminApi
@@ -93,8 +94,6 @@ from lambdalite.streams.streams import Streams
 from lambdalite.urls import FunctionUrls
 
 log = logging.getLogger("lambdalite")
-# uvicorn.run's exit status when the server could not start (uvicorn.main.STARTUP_FAILURE).
-_STARTUP_FAILURE = 3
 
 
 @dataclass
@@ -394,7 +393,7 @@ def serve(settings: Settings) -> None:
         server = uvicorn.Server(config)
         server.run()
         if not server.started:  # as uvicorn.run: the port was taken, say
-            sys.exit(_STARTUP_FAILURE)
+            sys.exit(STARTUP_FAILURE)
     finally:
         platform.idle_poll.restore()
         platform.close()

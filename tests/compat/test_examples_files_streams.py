@@ -16,7 +16,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +31,7 @@ from lambdalite.settings import Settings
 from tests.compat.test_invoke import stored_lines
 from tests.support.cli import cli_env, run, succeeded
 from tests.support.redis import RedisServer, start_redis
-from tests.support.servers import ROOT_KEY, ROOT_SECRET, boto_client, free_port
+from tests.support.servers import ROOT_KEY, ROOT_SECRET, boto_client, free_port, serve_in_thread
 
 pytestmark = pytest.mark.sandbox
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -106,14 +105,7 @@ def example_server(
     if platform.engine.network_warning:
         platform.close()
         pytest.skip(f"sandboxes have no network here: {platform.engine.network_warning}")
-    config = platform.server_config(HOST, port, log_level="warning", lifespan="on")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "server did not start"
-        time.sleep(0.01)
+    server, thread = serve_in_thread(platform, HOST, port)
     running = HostServer(platform, f"http://{HOST}:{port}", server, thread)
     yield running
     running.stop()

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-import time
 from collections.abc import Coroutine
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +27,7 @@ from tests.support.servers import (
     ROOT_SECRET,
     boto_client,
     free_port,
+    serve_in_thread,
 )
 
 
@@ -99,15 +99,7 @@ def start_clocked_server(
         event_source_reconcile_seconds=0,  # the tests drive every round
     )
     platform = build_platform(settings, clock=clock)
-    config = platform.server_config("127.0.0.1", port, log_level="warning", lifespan="on")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("test server did not start")
-        time.sleep(0.01)
+    server, thread = serve_in_thread(platform, "127.0.0.1", port)
     running = ClockedServer(platform, f"http://127.0.0.1:{port}", clock, server, thread)
     # Logs are flushed only when a test reads them: a background flush in progress would
     # hold lines a test's own flush then misses (LogWriter.run_once returns at once).

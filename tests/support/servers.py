@@ -86,16 +86,25 @@ def start_server(
         port=port, data_dir=data_dir, database_url=database_url, **{**keys, **overrides}
     )
     platform = build_platform(settings)
-    config = platform.server_config("127.0.0.1", port, log_level="warning", lifespan="on")
+    server, thread = serve_in_thread(platform, "127.0.0.1", port)
+    return RunningServer(platform, f"http://127.0.0.1:{port}", data_dir, server, thread)
+
+
+def serve_in_thread(
+    platform: Platform, host: str, port: int, timeout_s: float = 30
+) -> tuple[uvicorn.Server, threading.Thread]:
+    """The platform served as `lambdalite serve` serves it (Platform.server_config), on
+    a thread of this process; returns once it listens."""
+    config = platform.server_config(host, port, log_level="warning", lifespan="on")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + timeout_s
     while not server.started:
         if time.monotonic() > deadline or not thread.is_alive():
             raise RuntimeError("lambdalite test server did not start")
         time.sleep(0.01)
-    return RunningServer(platform, f"http://127.0.0.1:{port}", data_dir, server, thread)
+    return server, thread
 
 
 @dataclass
