@@ -114,7 +114,10 @@ class LogSink:
         ours, theirs = socket.socketpair()
         try:
             self._process = subprocess.Popen(
-                [sys.executable, "-m", __name__, str(self._nice)],
+                # -P: `-m` would put the working directory first on sys.path, so a
+                # `lambdalite` directory wherever the server was started would be the
+                # sink's code instead of the server's own.
+                [sys.executable, "-P", "-m", __name__, str(self._nice)],
                 pass_fds=(theirs.fileno(),),
                 stdin=subprocess.DEVNULL,
                 # In the environment, not argv: a PostgreSQL URL may hold a password, and

@@ -210,3 +210,27 @@ def test_only_the_sink_commits_without_fsync(tmp_path: Path) -> None:
         with db.read() as conn:
             assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == level
         db.dispose()
+
+
+async def test_the_sink_runs_the_servers_code_not_a_lambdalite_in_the_working_directory(
+    db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `python -m` would put the working directory first on sys.path: a checkout (or
+    # anything named lambdalite) where the operator started the server would be the sink.
+    decoy = tmp_path / "elsewhere" / "lambdalite"
+    (decoy / "logs").mkdir(parents=True)
+    marker = tmp_path / "decoy-ran"
+    (decoy / "__init__.py").write_text(f"open({str(marker)!r}, 'w').close()\n")
+    (decoy / "logs" / "__init__.py").write_text("")
+    (decoy / "logs" / "sink.py").write_text("raise SystemExit(1)\n")
+    monkeypatch.chdir(decoy.parent)
+    writer = LogWriter(LogStore(db), sink=LogSink(db.url))
+    try:
+        writer.submit(ACCOUNT, "/aws/lambda/fn", "stream-a", b"kept\n")
+        assert await writer.run_once() == 1
+    finally:
+        writer.close()
+    assert not marker.exists()
+    assert [e.message for e in LogStore(db).events(ACCOUNT, "/aws/lambda/fn", "stream-a")] == [
+        "kept\n"
+    ]
