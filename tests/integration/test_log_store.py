@@ -106,3 +106,27 @@ def test_a_deleted_group_comes_back_with_new_events(store: LogStore) -> None:
     put(store, "g", "s", (T0 + 1, "after\n"))
     assert [e.message for e in store.events(A, "g", "s")] == ["after\n"]
     assert store.group(A, "g") is not None
+
+
+def test_stream_rows_keep_first_latest_bytes_and_ingestion_over_batches(store: LogStore) -> None:
+    """One append touching a stream that exists and one that does not; then a batch of
+    older events (a late flush): first stays, last is the latest seen, bytes add up."""
+    put(store, "g", "old", (T0 + 10, "ab\n"))
+    store.append(
+        [
+            StreamBatch(A, "g", "old", [(T0 + 20, "cd\n"), (T0 + 30, "é\n")]),
+            StreamBatch(A, "g", "new", [(T0 + 25, "x\n")]),
+        ],
+        T0 + 40,
+    )
+    store.append([StreamBatch(A, "g", "old", [(T0 + 5, "late\n")])], T0 + 50)
+    old, new = store.stream(A, "g", "old"), store.stream(A, "g", "new")
+    assert old is not None and new is not None
+    assert (old.first_event_at, old.last_event_at, old.last_ingested_at) == (
+        T0 + 10,
+        T0 + 30,
+        T0 + 50,
+    )
+    assert (new.created_at, new.first_event_at, new.last_event_at) == (T0 + 40, T0 + 25, T0 + 25)
+    group = store.group(A, "g")
+    assert group is not None and group.stored_bytes == len("ab\ncd\né\nlate\nx\n".encode())
