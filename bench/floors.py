@@ -6,8 +6,15 @@
                                               socket to a warm worker process (a
                                               length-prefixed frame there and back)
 
+    python -m bench.floors pool --port P      the same round trip, but to one of 64
+                                              worker processes, each holding one request
+                                              at a time and asleep between requests
+
 `hop` is the least a platform that runs the function in another process can do per
-request; `trivial` is the web stack alone.
+request; `trivial` is the web stack alone. `pool` is `hop` in the shape AWS's model
+gives a platform at concurrency 64: one invocation per sandbox at a time, so 64
+processes, each woken for every request it serves (hop's one worker never sleeps
+under load, and its wake-ups cost nothing).
 """
 
 from __future__ import annotations
@@ -84,6 +91,77 @@ class HopApp:
         await _answer(send, answer)
 
 
+class PoolApp:
+    """Each request takes an idle worker connection (waiting if all are busy), sends the
+    body as a frame and answers with the worker's frame."""
+
+    def __init__(self, sockets: list[socket.socket]) -> None:
+        self.idle: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]] | None
+        self.idle = None
+        self.sockets = sockets
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        if self.idle is None:
+            self.idle = asyncio.Queue()
+            for sock in self.sockets:
+                self.idle.put_nowait(await asyncio.open_unix_connection(sock=sock))
+        body = await _read_body(receive)
+        reader, writer = await self.idle.get()
+        writer.write(_LEN.pack(len(body)) + body)
+        (length,) = _LEN.unpack(await reader.readexactly(_LEN.size))
+        answer = await reader.readexactly(length)
+        self.idle.put_nowait((reader, writer))
+        await _answer(send, answer)
+
+
+def _blocking_worker(fd: int) -> None:
+    """The least a sandbox's runtime does: sleep in recv, answer, sleep again; as
+    SCHED_BATCH as lambdalite's runtime is from its second invocation (a woken worker
+    then does not preempt the server's event loop)."""
+    if os.environ.get("FLOOR_NORMAL") is None:
+        os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
+    sock = socket.socket(fileno=fd)
+    reply = _LEN.pack(len(BODY)) + BODY
+    while True:
+        head = sock.recv(_LEN.size, socket.MSG_WAITALL)
+        if len(head) < _LEN.size:
+            return
+        (length,) = _LEN.unpack(head)
+        sock.recv(length, socket.MSG_WAITALL)
+        sock.sendall(reply)
+
+
+def _run_pool(port: int, workers: int) -> None:
+    ours, procs = [], []
+    try:
+        for _ in range(workers):
+            mine, theirs = socket.socketpair()
+            procs.append(
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "bench.floors",
+                        "blocking-worker",
+                        "--fd",
+                        str(theirs.fileno()),
+                    ],
+                    pass_fds=(theirs.fileno(),),
+                    cwd=Path(__file__).resolve().parent.parent,
+                )
+            )
+            theirs.close()
+            ours.append(mine)
+        _run(PoolApp(ours), port)
+    finally:
+        for sock in ours:
+            sock.close()  # each worker sees EOF and returns
+        for proc in procs:
+            proc.wait(timeout=10)
+
+
 async def _worker(path: str) -> None:
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -107,12 +185,18 @@ def _run(app: Any, port: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("kind", choices=["trivial", "hop", "worker"])
+    parser.add_argument("kind", choices=["trivial", "hop", "pool", "worker", "blocking-worker"])
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--socket", default="")
+    parser.add_argument("--fd", type=int, default=-1)
+    parser.add_argument("--workers", type=int, default=64)
     args = parser.parse_args()
     if args.kind == "trivial":
         _run(trivial_app, args.port)
+    elif args.kind == "pool":
+        _run_pool(args.port, args.workers)
+    elif args.kind == "blocking-worker":
+        _blocking_worker(args.fd)
     elif args.kind == "worker":
         import uvloop
 
