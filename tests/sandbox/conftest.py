@@ -68,10 +68,27 @@ def host_network_restored() -> Iterator[None]:
 
 @pytest.fixture(scope="session")
 def cgroup_tree() -> Iterator[CgroupTree]:
+    remove_dead_sessions_parents()
     tree = CgroupTree.detect(f"lambdalite-test-{os.getpid()}")
     assert tree is not None
     yield tree
     tree.remove_parent()
+
+
+def remove_dead_sessions_parents() -> None:
+    """A test session killed mid-run (a timeout, ^C) leaves its cgroup parent and the
+    sandboxes' empty groups under it, in every hierarchy; the next session on the
+    machine removes them, as a server's start sweeps its own parent's."""
+    with contextlib.suppress(OSError):
+        root = Path("/sys/fs/cgroup")
+        for entry in [*root.glob("lambdalite-test-*"), *root.glob("memory/lambdalite-test-*")]:
+            owner = entry.name.removeprefix("lambdalite-test-")
+            if not owner.isdigit() or Path(f"/proc/{owner}").exists():
+                continue
+            stale = CgroupTree.detect(entry.name)
+            if stale is not None:
+                stale.sweep()
+                stale.remove_parent()
 
 
 @pytest.fixture
