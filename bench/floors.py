@@ -126,6 +126,7 @@ def _blocking_worker(fd: int) -> None:
     # the server, done with its last requests, closes the socket (EOF below).
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     sock = socket.socket(fileno=fd)
+    sock.sendall(b"R")  # started: the floor is measured only once all 64 are
     reply = _LEN.pack(len(BODY)) + BODY
     while True:
         head = sock.recv(_LEN.size, socket.MSG_WAITALL)
@@ -157,6 +158,9 @@ def _run_pool(port: int, workers: int) -> None:
             )
             theirs.close()
             ours.append(mine)
+        for sock in ours:
+            if sock.recv(1) != b"R":
+                sys.exit("a worker of the pool floor died before it started")
         _run(PoolApp(ours), port)
     finally:
         for sock in ours:
@@ -166,6 +170,10 @@ def _run_pool(port: int, workers: int) -> None:
 
 
 async def _worker(path: str) -> None:
+    # SIGTERM reaches the whole process group at once; the server kills this worker once
+    # it has answered its last requests (a worker gone first reset them, with tracebacks).
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while True:
@@ -222,7 +230,7 @@ def main() -> None:
             probe.close()
             _run(HopApp(path), args.port)
         finally:
-            worker.terminate()
+            worker.kill()
             worker.wait(timeout=10)
 
 
