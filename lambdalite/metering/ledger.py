@@ -106,10 +106,7 @@ class UsageLedger:
 
     def unstored(self, records: Sequence[UsageRecord]) -> None:
         """Their transaction failed: keep them for the next (up to the buffer's bound)."""
-        with self._lock:
-            room = max(self._max - len(self._unstored), 0)
-            self._unstored.extend(records[:room])
-            self.shed += max(len(records) - room, 0)
+        self._keep(self._unstored, records)
 
     # -- settled by the log sink's process (decision 0007, "fourth round") ----------------
     def compact_for_sink(self, entries: Sequence[UsageEntry]) -> list[Compact]:
@@ -125,10 +122,14 @@ class UsageLedger:
 
     def unstored_compact(self, compacts: Sequence[Compact]) -> None:
         """The sink did not store them: keep them for the next batch (bounded)."""
+        self._keep(self._unstored_compact, compacts)
+
+    def _keep(self, kept: list[Any], items: Sequence[Any]) -> None:
+        """Append to one of the retry buffers up to the bound; count the rest as shed."""
         with self._lock:
-            room = max(self._max - len(self._unstored_compact), 0)
-            self._unstored_compact.extend(compacts[:room])
-            self.shed += max(len(compacts) - room, 0)
+            room = max(self._max - len(kept), 0)
+            kept.extend(items[:room])
+            self.shed += max(len(items) - room, 0)
 
     def count_shed(self, count: int) -> None:
         with self._lock:
